@@ -1,0 +1,414 @@
+"""The front door: validate and normalize input, then hand a backend plain blocks.
+
+Every public function goes through :func:`_run`.  It turns array_like input
+into C-contiguous blocks of float32 or float64 of shape ``(outer, n, inner)``
+(the reduced group is the middle axis; ``inner == 1`` for the last axis,
+``(size,)`` for element-wise functions), checks ``out=``/``where=``, and
+only then calls the backend kernel.  Backends never see a list, a bad dtype,
+a wrong axis or a strided array, and nothing is written before every check
+has passed.
+"""
+
+import math
+
+import numpy as np
+
+from fastsoft import _config
+from fastsoft._validate import (
+    as_input_array,
+    check_out,
+    check_same_shape,
+    check_where,
+    normalize_axes,
+    result_dtype,
+)
+
+__all__ = [
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "sigmoid",
+    "log_sigmoid",
+    "softmax_backward",
+    "log_softmax_backward",
+    "sigmoid_backward",
+]
+
+
+class _Layout:
+    """How an array of ``shape`` reduced over ``axes`` maps to an (outer, n, inner) block.
+
+    ``perm`` orders the axes so that the reduced ones are adjacent; it follows
+    the array's memory order (reversed for a Fortran-ordered array) so that a
+    C- or F-contiguous input becomes a block without a copy.
+    """
+
+    __slots__ = ("perm", "axes", "block", "t_shape", "kept_t")
+
+    def __init__(self, x, axes):
+        order = list(range(x.ndim))
+        if x.ndim > 1 and x.flags.f_contiguous and not x.flags.c_contiguous:
+            order.reverse()
+        positions = sorted(order.index(a) for a in axes)
+        if positions and positions != list(range(positions[0], positions[-1] + 1)):
+            # Reduced axes are not adjacent in memory: gather them last (a copy).
+            order = [a for a in order if a not in axes] + [a for a in order if a in axes]
+            positions = list(range(x.ndim - len(axes), x.ndim))
+        first = positions[0] if positions else x.ndim
+        last = positions[-1] + 1 if positions else x.ndim
+        dims = [x.shape[a] for a in order]
+        self.perm = tuple(order)
+        self.axes = axes
+        self.t_shape = tuple(dims)
+        self.block = (math.prod(dims[:first]), math.prod(dims[first:last]), math.prod(dims[last:]))
+        self.kept_t = tuple(a for a in order if a not in axes)
+
+    def input_block(self, a, compute):
+        t = a.transpose(self.perm)
+        with np.errstate(over="ignore", invalid="ignore"):
+            t = np.asarray(t, dtype=compute, order="C")
+        return t.reshape(self.block)
+
+
+def _inverse(perm):
+    return tuple(np.argsort(perm))
+
+
+def _unsafe_overlap(out_block, blocks):
+    """True when ``out_block`` overlaps an input other than by being it exactly."""
+    for b in blocks:
+        if b is None:
+            continue
+        same = (
+            b.__array_interface__["data"][0] == out_block.__array_interface__["data"][0]
+            and b.shape == out_block.shape
+            and b.dtype == out_block.dtype
+        )
+        if not same and np.may_share_memory(out_block, b):
+            return True
+    return False
+
+
+def _run(op, inputs, axes, *, out, result, compute, backend, where=None,
+         reduce=False, keepdims=False):
+    """Compute ``op`` over validated ``inputs`` (ndarrays of one shape)."""
+    x = inputs[0]
+    layout = _Layout(x, axes)
+    outer, n, inner = layout.block
+    kept = tuple(a for a in range(x.ndim) if a not in axes)
+
+    if reduce:
+        shape = tuple(1 if a in axes else x.shape[a] for a in range(x.ndim)) if keepdims \
+            else tuple(x.shape[a] for a in kept)
+        kernel_shape = (outer, inner)
+    elif op in _ROW_OPS:
+        shape, kernel_shape = x.shape, layout.block
+    else:
+        shape, kernel_shape = x.shape, (x.size,)
+
+    mask = None if where is None else check_where(where, x.shape)
+    if out is not None:
+        out = check_out(out, shape, result)
+
+    # All checks done: from here on, things get written.
+    blocks = [layout.input_block(a, compute) for a in inputs]
+    if op not in _ROW_OPS:
+        blocks = [b.reshape(-1) for b in blocks]
+    mask_block = None if mask is None else layout.input_block(mask, np.bool_)
+
+    # The result seen in block order (``target_t``) and in user order (``user``).
+    if reduce:
+        kept_rank = {a: i for i, a in enumerate(kept)}
+        t_rank = {a: i for i, a in enumerate(layout.kept_t)}
+        if out is None:
+            target_t = np.empty([x.shape[a] for a in layout.kept_t], dtype=result)
+            user = target_t.transpose([t_rank[a] for a in kept])
+            if keepdims:
+                user = np.expand_dims(user, axes)
+        else:
+            user = out
+            squeezed = np.squeeze(out, axis=axes) if keepdims else out
+            target_t = squeezed.transpose([kept_rank[a] for a in layout.kept_t])
+    elif out is None:
+        target_t = np.empty(layout.t_shape, dtype=result)
+        user = target_t.transpose(_inverse(layout.perm))
+    else:
+        user = out
+        target_t = out.transpose(layout.perm)
+
+    direct = (
+        target_t.dtype == compute
+        and target_t.flags.c_contiguous
+        and not _unsafe_overlap(target_t.reshape(kernel_shape), blocks + [mask_block])
+    )
+    kernel_out = target_t.reshape(kernel_shape) if direct else np.empty(kernel_shape, compute)
+
+    if kernel_out.size:
+        if n == 0:
+            kernel_out.fill(-np.inf)  # logsumexp over an empty group
+        else:
+            kernel = getattr(_config.load_backend(backend), op)
+            args = blocks + ([mask_block] if op in _MASKED_OPS else [])
+            kernel(*args, kernel_out, _config.get_num_threads())
+    if not direct:
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.copyto(target_t, kernel_out.reshape(target_t.shape), casting="unsafe")
+    return user
+
+
+_MASKED_OPS = frozenset({"softmax", "log_softmax", "logsumexp"})
+_ROW_OPS = frozenset({"softmax", "log_softmax", "logsumexp", "softmax_backward",
+                      "log_softmax_backward"})
+
+
+def _resolve_backend(backend):
+    if backend is None:
+        return _config.default_backend()
+    return _config.check_backend_name(backend)
+
+
+def _forward(op, x, axis, out, where, dtype, backend, keepdims=False):
+    backend = _resolve_backend(backend)
+    x = as_input_array(x, "x")
+    result, compute = result_dtype(x.dtype, dtype, "x")
+    axes = normalize_axes(axis, x.ndim) if op in _ROW_OPS else ()
+    return _run(op, [x], axes, out=out, result=result, compute=compute, backend=backend,
+                where=where, reduce=(op == "logsumexp"), keepdims=keepdims)
+
+
+def _backward(op, y, dy, axis, out, backend):
+    backend = _resolve_backend(backend)
+    y = as_input_array(y, "y")
+    dy = as_input_array(dy, "dy")
+    result_dtype(y.dtype, None, "y")
+    result_dtype(dy.dtype, None, "dy")
+    check_same_shape(y, dy)
+    result, compute = result_dtype(np.result_type(y.dtype, dy.dtype), None, "y")
+    axes = normalize_axes(axis, y.ndim) if op in _ROW_OPS else ()
+    return _run(op, [y, dy], axes, out=out, result=result, compute=compute, backend=backend)
+
+
+def softmax(x, axis=-1, *, out=None, where=None, dtype=None, backend=None):
+    """Softmax along an axis: ``exp(x - max) / sum(exp(x - max))``.
+
+    Parameters
+    ----------
+    x : array_like
+        Input values (logits).  float16, float32 and float64 keep their dtype
+        (float16 is computed in float32); bool and integer input gives float64.
+    axis : int, tuple of ints or None, optional
+        Axis or axes over which the probabilities sum to 1.  A tuple is treated
+        as one flattened axis; None means all elements.  Default -1 (note that
+        SciPy's default is None).
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into; may be ``x`` itself.
+    where : array_like of bool, optional
+        Mask broadcastable to ``x``.  Masked-out entries take no part in the max
+        or the sum and get 0; a fully masked group gives all zeros.
+    dtype : dtype, optional
+        Result (and compute) dtype: float16, float32 or float64.
+    backend : str, optional
+        Backend name (see :func:`fastsoft.backends`); default: the fastest available.
+
+    Returns
+    -------
+    ndarray
+        Probabilities, the shape of ``x``.  A group holding NaN or +inf, or only
+        -inf, gives NaN.
+
+    Examples
+    --------
+    >>> import fastsoft
+    >>> fastsoft.softmax([1.6, 3.1, 0.5]).round(8)
+    array([0.17198205, 0.77077009, 0.05724785])
+    >>> fastsoft.softmax([[1000.0, 0.0], [-1000.0, -1000.0]])
+    array([[1. , 0. ],
+           [0.5, 0.5]])
+    >>> fastsoft.softmax([1.0, 2.0, 3.0], where=[True, True, False]).round(4)
+    array([0.2689, 0.7311, 0.    ])
+    """
+    return _forward("softmax", x, axis, out, where, dtype, backend)
+
+
+def log_softmax(x, axis=-1, *, out=None, where=None, dtype=None, backend=None):
+    """Logarithm of the softmax: ``x - max - log(sum(exp(x - max)))``.
+
+    Parameters are those of :func:`softmax`; masked-out entries and fully
+    masked groups get -inf.
+
+    Returns
+    -------
+    ndarray
+        Log-probabilities, the shape of ``x``.
+
+    Examples
+    --------
+    >>> import fastsoft
+    >>> fastsoft.log_softmax([0.0, -1e4])
+    array([     0., -10000.])
+    >>> fastsoft.log_softmax([[0.0, 0.0]], dtype="float32")
+    array([[-0.6931472, -0.6931472]], dtype=float32)
+    """
+    return _forward("log_softmax", x, axis, out, where, dtype, backend)
+
+
+def logsumexp(x, axis=-1, *, keepdims=False, where=None, out=None, dtype=None, backend=None):
+    """``log(sum(exp(x)))`` along an axis, without overflow.
+
+    Parameters
+    ----------
+    x, axis, where, dtype, backend
+        As for :func:`softmax`.
+    keepdims : bool, optional
+        Keep the reduced axes as length-1 axes.
+    out : ndarray, optional
+        Array of the reduced shape and the result dtype to write into.
+
+    Returns
+    -------
+    ndarray
+        The reduced array.  An empty, all -inf or fully masked group gives -inf;
+        a group holding +inf gives +inf; NaN gives NaN.
+
+    Examples
+    --------
+    >>> import fastsoft
+    >>> fastsoft.logsumexp([[1000.0, 1000.0], [0.0, -np.inf]]).round(6)
+    array([1000.693147,    0.      ])
+    >>> fastsoft.logsumexp(np.zeros((2, 0)))
+    array([-inf, -inf])
+    """
+    return _forward("logsumexp", x, axis, out, where, dtype, backend, keepdims=bool(keepdims))
+
+
+def sigmoid(x, *, out=None, dtype=None, backend=None):
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, element-wise (also ``expit``).
+
+    Computed as ``exp(x) / (1 + exp(x))`` for negative x, so small results keep
+    full relative precision and nothing overflows.
+
+    Parameters
+    ----------
+    x : array_like
+        Input values.
+    out, dtype, backend
+        As for :func:`softmax`.
+
+    Returns
+    -------
+    ndarray
+        Values in [0, 1], the shape of ``x``.
+
+    Examples
+    --------
+    >>> import fastsoft
+    >>> fastsoft.sigmoid([-np.inf, -100.0, 0.0, 1000.0])
+    array([0.00000000e+00, 3.72007598e-44, 5.00000000e-01, 1.00000000e+00])
+    """
+    return _forward("sigmoid", x, None, out, None, dtype, backend)
+
+
+def log_sigmoid(x, *, out=None, dtype=None, backend=None):
+    """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``, element-wise (also ``log_expit``).
+
+    Parameters
+    ----------
+    x : array_like
+        Input values.
+    out, dtype, backend
+        As for :func:`softmax`.
+
+    Returns
+    -------
+    ndarray
+        Values <= 0, the shape of ``x``.
+
+    Examples
+    --------
+    >>> import fastsoft
+    >>> fastsoft.log_sigmoid([-1000.0, 0.0, 1000.0]).round(6)
+    array([-1000.      ,    -0.693147,     0.      ])
+    """
+    return _forward("log_sigmoid", x, None, out, None, dtype, backend)
+
+
+def softmax_backward(y, dy, axis=-1, *, out=None, backend=None):
+    """Gradient of softmax with respect to its input: ``y * (dy - sum(dy * y))``.
+
+    Parameters
+    ----------
+    y : array_like
+        The forward result ``softmax(x, axis)``.
+    dy : array_like
+        The upstream gradient, the shape of ``y``.
+    axis : int, tuple of ints or None, optional
+        The axis the forward pass used.
+    out, backend
+        As for :func:`softmax`; ``out`` may be ``y`` or ``dy``.
+
+    Returns
+    -------
+    ndarray
+        The gradient, dtype NumPy's promotion of ``y`` and ``dy``.
+
+    Examples
+    --------
+    >>> import fastsoft
+    >>> y = fastsoft.softmax([0.0, 0.0])
+    >>> fastsoft.softmax_backward(y, [1.0, 0.0])
+    array([ 0.25, -0.25])
+    """
+    return _backward("softmax_backward", y, dy, axis, out, backend)
+
+
+def log_softmax_backward(y, dy, axis=-1, *, out=None, backend=None):
+    """Gradient of log_softmax with respect to its input: ``dy - exp(y) * sum(dy)``.
+
+    Parameters
+    ----------
+    y : array_like
+        The forward result ``log_softmax(x, axis)``.
+    dy : array_like
+        The upstream gradient, the shape of ``y``.
+    axis, out, backend
+        As for :func:`softmax_backward`.
+
+    Returns
+    -------
+    ndarray
+        The gradient.
+
+    Examples
+    --------
+    >>> import fastsoft
+    >>> y = fastsoft.log_softmax([0.0, 0.0])
+    >>> fastsoft.log_softmax_backward(y, [1.0, 0.0])
+    array([ 0.5, -0.5])
+    """
+    return _backward("log_softmax_backward", y, dy, axis, out, backend)
+
+
+def sigmoid_backward(y, dy, *, out=None, backend=None):
+    """Gradient of sigmoid with respect to its input: ``dy * y * (1 - y)``.
+
+    Parameters
+    ----------
+    y : array_like
+        The forward result ``sigmoid(x)``.
+    dy : array_like
+        The upstream gradient, the shape of ``y``.
+    out, backend
+        As for :func:`softmax_backward`.
+
+    Returns
+    -------
+    ndarray
+        The gradient.
+
+    Examples
+    --------
+    >>> import fastsoft
+    >>> fastsoft.sigmoid_backward([0.5], [1.0])
+    array([0.25])
+    """
+    return _backward("sigmoid_backward", y, dy, None, out, backend)
