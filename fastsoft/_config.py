@@ -36,7 +36,19 @@ def _find(module):
 
 
 def unavailable_reason(name):
-    """Why backend ``name`` cannot be used here, or None when it can."""
+    """Why backend ``name`` cannot be used here, or None when it can.
+
+    Decided once per process: installed packages do not change under us.
+    """
+    if name not in _reasons:
+        _reasons[name] = _find_unavailable_reason(name)
+    return _reasons[name]
+
+
+_reasons = {}
+
+
+def _find_unavailable_reason(name):
     if name == "numba":
         return None if _find("numba") else "numba is not installed (pip install numba)"
     if name == "cython":
