@@ -164,31 +164,55 @@ _ROW_OPS = frozenset({"softmax", "log_softmax", "logsumexp", "softmax_backward",
                       "log_softmax_backward"})
 
 
-def _resolve_backend(backend):
+def _is_device_array(a):
+    """A GPU array (CuPy, Numba device array, torch CUDA tensor, ...)."""
+    if isinstance(a, np.ndarray):
+        return False
+    # The Numba CUDA simulator's arrays lack __cuda_array_interface__.
+    return hasattr(a, "__cuda_array_interface__") or type(a).__name__ == "FakeCUDAArray"
+
+
+def _resolve_backend(backend, first_input):
     if backend is None:
+        if _is_device_array(first_input):
+            return _config.check_backend_name("cuda")
         return _config.default_backend()
     return _config.check_backend_name(backend)
 
 
+def _inputs(backend, arrays, names):
+    """Inputs as ndarrays, or as device arrays for the CUDA backend."""
+    if backend == "cuda":
+        cuda = _config.load_backend("cuda")
+        return [cuda.as_device_input(a, name) for a, name in zip(arrays, names)]
+    return [as_input_array(a, name) for a, name in zip(arrays, names)]
+
+
+def _dispatch(op, inputs, axes, **kwargs):
+    if kwargs["backend"] == "cuda":
+        return _config.load_backend("cuda").run(op, inputs, axes, **kwargs)
+    return _run(op, inputs, axes, **kwargs)
+
+
 def _forward(op, x, axis, out, where, dtype, backend, keepdims=False):
-    backend = _resolve_backend(backend)
-    x = as_input_array(x, "x")
+    backend = _resolve_backend(backend, x)
+    (x,) = _inputs(backend, [x], ["x"])
     result, compute = result_dtype(x.dtype, dtype, "x")
     axes = normalize_axes(axis, x.ndim) if op in _ROW_OPS else ()
-    return _run(op, [x], axes, out=out, result=result, compute=compute, backend=backend,
-                where=where, reduce=(op == "logsumexp"), keepdims=keepdims)
+    return _dispatch(op, [x], axes, out=out, result=result, compute=compute, backend=backend,
+                     where=where, reduce=(op == "logsumexp"), keepdims=keepdims)
 
 
 def _backward(op, y, dy, axis, out, backend):
-    backend = _resolve_backend(backend)
-    y = as_input_array(y, "y")
-    dy = as_input_array(dy, "dy")
+    backend = _resolve_backend(backend, y)
+    y, dy = _inputs(backend, [y, dy], ["y", "dy"])
     result_dtype(y.dtype, None, "y")
     result_dtype(dy.dtype, None, "dy")
     check_same_shape(y, dy)
     result, compute = result_dtype(np.result_type(y.dtype, dy.dtype), None, "y")
     axes = normalize_axes(axis, y.ndim) if op in _ROW_OPS else ()
-    return _run(op, [y, dy], axes, out=out, result=result, compute=compute, backend=backend)
+    return _dispatch(op, [y, dy], axes, out=out, result=result, compute=compute,
+                     backend=backend)
 
 
 def softmax(x, axis=-1, *, out=None, where=None, dtype=None, backend=None):
