@@ -1,7 +1,10 @@
 """Plain NumPy reference implementations: the definition of "correct".
 
 Every function here reads like the textbook formula, computes in float64 and
-returns float64, whatever the input dtype.  There are no tricks beyond the
+returns float64, whatever the input dtype.  ``precision=np.longdouble`` runs
+the same formulas in extended precision (80-bit on x86-64): the tests use it
+as the oracle for float64 results, whose last bits float64 itself cannot
+settle (``exp(x - max)`` inherits the rounding of ``x - max``).  There are no tricks beyond the
 ones the semantics require (shift by the row max, split sigmoid on the sign
 of x), and speed is not a goal.  The test suite compares every backend of
 every public function to these.
@@ -34,11 +37,11 @@ __all__ = [
 ]
 
 
-def _float64(x):
+def _as_float(x, precision=np.float64):
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"unsupported dtype {x.dtype}")
-    return x.astype(np.float64)
+    return x.astype(precision)
 
 
 def _mask(where, shape):
@@ -58,8 +61,8 @@ def _group_stats(x, axes, mask):
     return row_max, shift, sum_exp, any_unmasked
 
 
-def softmax(x, axis=-1, *, where=None):
-    x = _float64(x)
+def softmax(x, axis=-1, *, where=None, precision=np.float64):
+    x = _as_float(x, precision)
     axes = normalize_axes(axis, x.ndim)
     mask = _mask(where, x.shape)
     with np.errstate(all="ignore"):
@@ -71,8 +74,8 @@ def softmax(x, axis=-1, *, where=None):
     return y
 
 
-def log_softmax(x, axis=-1, *, where=None):
-    x = _float64(x)
+def log_softmax(x, axis=-1, *, where=None, precision=np.float64):
+    x = _as_float(x, precision)
     axes = normalize_axes(axis, x.ndim)
     mask = _mask(where, x.shape)
     with np.errstate(all="ignore"):
@@ -83,8 +86,8 @@ def log_softmax(x, axis=-1, *, where=None):
     return y
 
 
-def logsumexp(x, axis=-1, *, keepdims=False, where=None):
-    x = _float64(x)
+def logsumexp(x, axis=-1, *, keepdims=False, where=None, precision=np.float64):
+    x = _as_float(x, precision)
     axes = normalize_axes(axis, x.ndim)
     mask = _mask(where, x.shape)
     with np.errstate(all="ignore"):
@@ -100,8 +103,8 @@ def logsumexp(x, axis=-1, *, keepdims=False, where=None):
     return lse
 
 
-def sigmoid(x):
-    x = _float64(x)
+def sigmoid(x, *, precision=np.float64):
+    x = _as_float(x, precision)
     with np.errstate(all="ignore"):
         # Split on the sign so that exp never overflows and small results
         # keep full relative precision (no 1 - something cancellation).
@@ -110,32 +113,32 @@ def sigmoid(x):
     return np.where(np.isnan(x), np.nan, y)
 
 
-def log_sigmoid(x):
-    x = _float64(x)
+def log_sigmoid(x, *, precision=np.float64):
+    x = _as_float(x, precision)
     with np.errstate(all="ignore"):
         # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)).
         y = np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
     return np.where(np.isnan(x), np.nan, y)
 
 
-def softmax_backward(y, dy, axis=-1):
-    y, dy = _float64(y), _float64(dy)
+def softmax_backward(y, dy, axis=-1, *, precision=np.float64):
+    y, dy = _as_float(y, precision), _as_float(dy, precision)
     check_same_shape(y, dy)
     axes = normalize_axes(axis, y.ndim)
     with np.errstate(all="ignore"):
         return y * (dy - np.sum(dy * y, axis=axes, keepdims=True))
 
 
-def log_softmax_backward(y, dy, axis=-1):
-    y, dy = _float64(y), _float64(dy)
+def log_softmax_backward(y, dy, axis=-1, *, precision=np.float64):
+    y, dy = _as_float(y, precision), _as_float(dy, precision)
     check_same_shape(y, dy)
     axes = normalize_axes(axis, y.ndim)
     with np.errstate(all="ignore"):
         return dy - np.exp(y) * np.sum(dy, axis=axes, keepdims=True)
 
 
-def sigmoid_backward(y, dy):
-    y, dy = _float64(y), _float64(dy)
+def sigmoid_backward(y, dy, *, precision=np.float64):
+    y, dy = _as_float(y, precision), _as_float(dy, precision)
     check_same_shape(y, dy)
     with np.errstate(all="ignore"):
         return dy * y * (1.0 - y)

@@ -7,10 +7,15 @@ case and runs one row per task, ``inner > 1`` runs chunks of the contiguous
 inner axis so loads stay vectorizable and nothing is transposed.  ``mask`` is
 a boolean block of the same shape, or an empty array for "no mask".
 
-Arithmetic is float64 inside (float32 input is widened on load), so sums over
-long rows stay accurate.  The row maximum ignores NaN (comparisons with NaN
-are false), but a NaN still reaches ``exp`` and turns the row's sum NaN, which
-is what makes the whole row NaN.
+Accuracy: arithmetic is float64 inside (float32 input is widened on load);
+``x - max`` is computed exactly (TwoSum), since a rounded difference d costs
+|d| * eps / 2 of relative error in exp(d); sums and dot products are Kahan-
+compensated, so their error does not grow with the row length.  Together
+these keep float64 results within a few eps of the exact answer.
+
+The row maximum ignores NaN (comparisons with NaN are false), but a NaN still
+reaches ``exp`` and turns the row's sum NaN, which is what makes the whole row
+NaN.
 """
 
 import math
@@ -29,10 +34,42 @@ NO_MASK_3D = np.zeros((0, 0, 0), dtype=np.bool_)
 NO_MASK_1D = np.zeros(0, dtype=np.bool_)
 
 
-def _jit(parallel=False):
+def _jit(parallel=False, fastmath=FASTMATH):
     # error_model="numpy": 1/0 gives inf instead of raising ZeroDivisionError.
-    return njit(parallel=parallel, nogil=True, cache=True, fastmath=FASTMATH,
+    return njit(parallel=parallel, nogil=True, cache=True, fastmath=fastmath,
                 error_model="numpy")
+
+
+# --------------------------------------------------------------------------
+# Error-free transformations.  Compiled without fast-math: reassociation would
+# simplify the error terms to zero.  (Fast-math flags are per instruction, so
+# they stay exact when inlined into fast-math callers.)
+
+
+@_jit(fastmath=False)
+def _diff_exact(v, m):
+    """v - m as hi + lo exactly (Knuth's TwoSum); lo is 0 when hi is not finite."""
+    hi = v - m
+    v_part = hi + m
+    m_part = hi - v_part
+    lo = (v - v_part) - (m + m_part)
+    return hi, (lo if math.isfinite(lo) else 0.0)
+
+
+@_jit(fastmath=False)
+def _exp_diff(v, m):
+    """exp(v - m) without the rounding error of v - m: exp(hi) * (1 + lo)."""
+    hi, lo = _diff_exact(np.float64(v), m)
+    e = math.exp(hi)
+    return e + e * lo
+
+
+@_jit(fastmath=False)
+def _kahan_add(total, comp, v):
+    """Add v to total with Kahan compensation; returns (total, comp)."""
+    y = v - comp
+    t = total + y
+    return t, (t - total) - y
 
 
 # --------------------------------------------------------------------------
@@ -59,14 +96,10 @@ def _row_max(x, mask):
 
 @_jit()
 def _row_sum_exp(x, mask, row_max):
-    total = 0.0
-    if mask.size == 0:
-        for j in range(x.size):
-            total += math.exp(x[j] - row_max)
-    else:
-        for j in range(x.size):
-            if mask[j]:
-                total += math.exp(x[j] - row_max)
+    total, comp = 0.0, 0.0
+    for j in range(x.size):
+        if mask.size == 0 or mask[j]:
+            total, comp = _kahan_add(total, comp, _exp_diff(x[j], row_max))
     return total
 
 
@@ -94,13 +127,13 @@ def _softmax_row(x, mask, out):
         return
     # Shift by the max: every exp is <= 1 and the largest is exactly 1, so the
     # sum cannot overflow and is >= 1.  A non-finite max gives NaN (as wanted).
-    total = 0.0
+    total, comp = 0.0, 0.0
     for j in range(x.size):
-        e = math.exp(x[j] - row_max)
+        e = _exp_diff(x[j], row_max)
         if mask.size != 0 and not mask[j]:
             e = 0.0
         out[j] = e
-        total += e
+        total, comp = _kahan_add(total, comp, e)
     inv_sum = 1.0 / total
     if mask.size == 0:
         for j in range(x.size):
@@ -119,12 +152,12 @@ def _log_softmax_row(x, mask, out):
     # (x - max) - log(sum) keeps x - max exact near the max: log_softmax of
     # [0, -1e4] is exactly [0, -1e4].
     log_sum = math.log(_row_sum_exp(x, mask, row_max))
-    if mask.size == 0:
-        for j in range(x.size):
-            out[j] = (x[j] - row_max) - log_sum
-    else:
-        for j in range(x.size):
-            out[j] = (x[j] - row_max) - log_sum if mask[j] else -np.inf
+    for j in range(x.size):
+        if mask.size == 0 or mask[j]:
+            hi, lo = _diff_exact(np.float64(x[j]), row_max)
+            out[j] = (hi - log_sum) + lo
+        else:
+            out[j] = -np.inf
 
 
 @_jit()
@@ -139,25 +172,26 @@ def _logsumexp_row(x, mask):
 
 @_jit()
 def _softmax_backward_row(y, dy, out):
-    dot = 0.0
+    dot, comp = 0.0, 0.0
     for j in range(y.size):
-        dot += np.float64(dy[j]) * y[j]
+        dot, comp = _kahan_add(dot, comp, np.float64(dy[j]) * y[j])
     for j in range(y.size):
         out[j] = y[j] * (dy[j] - dot)
 
 
 @_jit()
 def _log_softmax_backward_row(y, dy, out):
-    total = 0.0
+    total, comp = 0.0, 0.0
     for j in range(y.size):
-        total += dy[j]
+        total, comp = _kahan_add(total, comp, np.float64(dy[j]))
     for j in range(y.size):
         out[j] = dy[j] - math.exp(y[j]) * total
 
 
 # --------------------------------------------------------------------------
 # Columns i0:i1 of slab o of an (outer, n, inner) block, reduced over n.
-# ``col_max``/``col_sum`` are float64 scratch of length i1 - i0.
+# ``col_max``/``col_sum``/``col_comp`` are float64 scratch of length i1 - i0
+# (``col_comp`` holds the Kahan compensation of ``col_sum``).
 
 
 @_jit()
@@ -184,26 +218,30 @@ def _cols_found(mask, o, i0, i1, found):
 
 
 @_jit()
-def _cols_sum_exp(x, mask, o, i0, i1, col_max, col_sum):
+def _cols_sum_exp(x, mask, o, i0, i1, col_max, col_sum, col_comp):
     col_sum[:] = 0.0
+    col_comp[:] = 0.0
     for j in range(x.shape[1]):
         for i in range(i0, i1):
             if mask.size == 0 or mask[o, j, i]:
-                col_sum[i - i0] += math.exp(x[o, j, i] - col_max[i - i0])
+                e = _exp_diff(x[o, j, i], col_max[i - i0])
+                col_sum[i - i0], col_comp[i - i0] = _kahan_add(col_sum[i - i0],
+                                                               col_comp[i - i0], e)
 
 
 @_jit()
-def _softmax_cols(x, mask, o, i0, i1, out, col_max, col_sum, found):
+def _softmax_cols(x, mask, o, i0, i1, out, col_max, col_sum, col_comp, found):
     _cols_max(x, mask, o, i0, i1, col_max)
     _cols_found(mask, o, i0, i1, found)
     col_sum[:] = 0.0
+    col_comp[:] = 0.0
     for j in range(x.shape[1]):
         for i in range(i0, i1):
-            e = math.exp(x[o, j, i] - col_max[i - i0])
+            e = _exp_diff(x[o, j, i], col_max[i - i0])
             if mask.size != 0 and not mask[o, j, i]:
                 e = 0.0
             out[o, j, i] = e
-            col_sum[i - i0] += e
+            col_sum[i - i0], col_comp[i - i0] = _kahan_add(col_sum[i - i0], col_comp[i - i0], e)
     for i in range(i1 - i0):
         col_sum[i] = 1.0 / col_sum[i]
     for j in range(x.shape[1]):
@@ -213,23 +251,26 @@ def _softmax_cols(x, mask, o, i0, i1, out, col_max, col_sum, found):
 
 
 @_jit()
-def _log_softmax_cols(x, mask, o, i0, i1, out, col_max, col_sum, found):
+def _log_softmax_cols(x, mask, o, i0, i1, out, col_max, col_sum, col_comp, found):
     _cols_max(x, mask, o, i0, i1, col_max)
     _cols_found(mask, o, i0, i1, found)
-    _cols_sum_exp(x, mask, o, i0, i1, col_max, col_sum)
+    _cols_sum_exp(x, mask, o, i0, i1, col_max, col_sum, col_comp)
     for i in range(i1 - i0):
         col_sum[i] = math.log(col_sum[i])
     for j in range(x.shape[1]):
         for i in range(i0, i1):
-            keep = found[i - i0] and (mask.size == 0 or mask[o, j, i])
-            out[o, j, i] = (x[o, j, i] - col_max[i - i0]) - col_sum[i - i0] if keep else -np.inf
+            if found[i - i0] and (mask.size == 0 or mask[o, j, i]):
+                hi, lo = _diff_exact(np.float64(x[o, j, i]), col_max[i - i0])
+                out[o, j, i] = (hi - col_sum[i - i0]) + lo
+            else:
+                out[o, j, i] = -np.inf
 
 
 @_jit()
-def _logsumexp_cols(x, mask, o, i0, i1, out, col_max, col_sum, found):
+def _logsumexp_cols(x, mask, o, i0, i1, out, col_max, col_sum, col_comp, found):
     _cols_max(x, mask, o, i0, i1, col_max)
     _cols_found(mask, o, i0, i1, found)
-    _cols_sum_exp(x, mask, o, i0, i1, col_max, col_sum)
+    _cols_sum_exp(x, mask, o, i0, i1, col_max, col_sum, col_comp)
     for i in range(i0, i1):
         m = col_max[i - i0]
         if not found[i - i0]:
@@ -247,22 +288,26 @@ def _logsumexp_cols(x, mask, o, i0, i1, out, col_max, col_sum, found):
 
 
 @_jit()
-def _softmax_backward_cols(y, dy, o, i0, i1, out, col_sum):
+def _softmax_backward_cols(y, dy, o, i0, i1, out, col_sum, col_comp):
     col_sum[:] = 0.0
+    col_comp[:] = 0.0
     for j in range(y.shape[1]):
         for i in range(i0, i1):
-            col_sum[i - i0] += np.float64(dy[o, j, i]) * y[o, j, i]
+            v = np.float64(dy[o, j, i]) * y[o, j, i]
+            col_sum[i - i0], col_comp[i - i0] = _kahan_add(col_sum[i - i0], col_comp[i - i0], v)
     for j in range(y.shape[1]):
         for i in range(i0, i1):
             out[o, j, i] = y[o, j, i] * (dy[o, j, i] - col_sum[i - i0])
 
 
 @_jit()
-def _log_softmax_backward_cols(y, dy, o, i0, i1, out, col_sum):
+def _log_softmax_backward_cols(y, dy, o, i0, i1, out, col_sum, col_comp):
     col_sum[:] = 0.0
+    col_comp[:] = 0.0
     for j in range(y.shape[1]):
         for i in range(i0, i1):
-            col_sum[i - i0] += dy[o, j, i]
+            v = np.float64(dy[o, j, i])
+            col_sum[i - i0], col_comp[i - i0] = _kahan_add(col_sum[i - i0], col_comp[i - i0], v)
     for j in range(y.shape[1]):
         for i in range(i0, i1):
             out[o, j, i] = dy[o, j, i] - math.exp(y[o, j, i]) * col_sum[i - i0]
@@ -317,15 +362,17 @@ def normalize_cols(op, x, mask, out):
     # Scratch for every task, allocated once: O(outer * inner), not O(size).
     col_max = np.empty((outer * chunks, COLUMN_CHUNK))
     col_sum = np.empty((outer * chunks, COLUMN_CHUNK))
+    col_comp = np.empty((outer * chunks, COLUMN_CHUNK))
     found = np.empty((outer * chunks, COLUMN_CHUNK), dtype=np.bool_)
     for t in prange(outer * chunks):
         o, i0, i1 = _chunk_bounds(t, chunks, inner)
         w = i1 - i0
         if op == SOFTMAX:
-            _softmax_cols(x, mask, o, i0, i1, out, col_max[t, :w], col_sum[t, :w], found[t, :w])
+            _softmax_cols(x, mask, o, i0, i1, out, col_max[t, :w], col_sum[t, :w],
+                          col_comp[t, :w], found[t, :w])
         else:
             _log_softmax_cols(x, mask, o, i0, i1, out, col_max[t, :w], col_sum[t, :w],
-                              found[t, :w])
+                              col_comp[t, :w], found[t, :w])
 
 
 @_jit(parallel=True)
@@ -334,11 +381,13 @@ def logsumexp_cols(x, mask, out):
     chunks = (inner + COLUMN_CHUNK - 1) // COLUMN_CHUNK
     col_max = np.empty((outer * chunks, COLUMN_CHUNK))
     col_sum = np.empty((outer * chunks, COLUMN_CHUNK))
+    col_comp = np.empty((outer * chunks, COLUMN_CHUNK))
     found = np.empty((outer * chunks, COLUMN_CHUNK), dtype=np.bool_)
     for t in prange(outer * chunks):
         o, i0, i1 = _chunk_bounds(t, chunks, inner)
         w = i1 - i0
-        _logsumexp_cols(x, mask, o, i0, i1, out, col_max[t, :w], col_sum[t, :w], found[t, :w])
+        _logsumexp_cols(x, mask, o, i0, i1, out, col_max[t, :w], col_sum[t, :w],
+                        col_comp[t, :w], found[t, :w])
 
 
 @_jit(parallel=True)
@@ -346,12 +395,14 @@ def backward_cols(op, y, dy, out):
     outer, inner = y.shape[0], y.shape[2]
     chunks = (inner + COLUMN_CHUNK - 1) // COLUMN_CHUNK
     col_sum = np.empty((outer * chunks, COLUMN_CHUNK))
+    col_comp = np.empty((outer * chunks, COLUMN_CHUNK))
     for t in prange(outer * chunks):
         o, i0, i1 = _chunk_bounds(t, chunks, inner)
+        w = i1 - i0
         if op == SOFTMAX_BACKWARD:
-            _softmax_backward_cols(y, dy, o, i0, i1, out, col_sum[t, :i1 - i0])
+            _softmax_backward_cols(y, dy, o, i0, i1, out, col_sum[t, :w], col_comp[t, :w])
         else:
-            _log_softmax_backward_cols(y, dy, o, i0, i1, out, col_sum[t, :i1 - i0])
+            _log_softmax_backward_cols(y, dy, o, i0, i1, out, col_sum[t, :w], col_comp[t, :w])
 
 
 # --------------------------------------------------------------------------
