@@ -246,6 +246,8 @@ def cmd_bench(args):
             return 2
     if args.threads is not None:
         fastsoft.set_num_threads(args.threads)
+    if args.full:
+        return _bench_full(args)
     shapes = QUICK_SHAPES if args.quick else DEFAULT_SHAPES
     repeat = args.repeat or (QUICK_REPEAT if args.quick else DEFAULT_REPEAT)
     peers = ["reference"] + [p for p in (args.compare or []) if p != "reference"]
@@ -284,6 +286,24 @@ def cmd_bench(args):
     if other_load.fraction is not None and other_load.fraction > OTHER_LOAD_WARNING:
         print(f"warning: other processes used {other_load.fraction:.0%} of the CPUs during this "
               "run; multi-threaded timings are disturbed (run again on a quiet machine).")
+    return 0
+
+
+def _bench_full(args):
+    from fastsoft import _report
+
+    report, done = _progress(sys.stderr)
+    print(f"fastsoft {fastsoft.__version__}: the full benchmark matrix "
+          f"({len(_report.matrix_cases(args.function or _report._comparisons.FUNCTIONS))} cases, "
+          "about 15 minutes); writing " + args.output, flush=True)
+    try:
+        _, targets = _report.run_full(args.output, args.plot, args.readme, progress=report,
+                                      functions=args.function, dtypes=args.dtype)
+    finally:
+        done()
+    for label, value, met in targets:
+        print(f"{'met   ' if met else 'MISSED'}  {label}: {value}")
+    print(f"wrote {args.output}" + (f" and {args.plot}" if os.path.exists(args.plot) else ""))
     return 0
 
 
@@ -334,6 +354,15 @@ def build_parser():
                        help="time only this function (repeatable; default: all eight)")
     bench.add_argument("--dtype", action="append", choices=("float32", "float64"),
                        help="time only this dtype (repeatable; default: both)")
+    bench.add_argument("--full", action="store_true",
+                       help="run the whole benchmark matrix against SciPy, PyTorch and the "
+                       "floor, and write BENCHMARKS.md, a plot and the README's headline")
+    bench.add_argument("--output", default="BENCHMARKS.md", metavar="PATH",
+                       help="with --full: the report to write (default BENCHMARKS.md)")
+    bench.add_argument("--plot", default="BENCHMARKS.png", metavar="PATH",
+                       help="with --full: the plot to write (default BENCHMARKS.png)")
+    bench.add_argument("--readme", default="README.md", metavar="PATH",
+                       help="with --full: the README whose headline block to update")
     bench.set_defaults(handler=cmd_bench)
     return parser
 
