@@ -172,9 +172,9 @@ def _is_device_array(a):
     return hasattr(a, "__cuda_array_interface__") or type(a).__name__ == "FakeCUDAArray"
 
 
-def _resolve_backend(backend, first_input):
+def _resolve_backend(backend, *inputs):
     if backend is None:
-        if _is_device_array(first_input):
+        if any(_is_device_array(a) for a in inputs):
             return _config.check_backend_name("cuda")
         return _config.default_backend()
     return _config.check_backend_name(backend)
@@ -204,7 +204,7 @@ def _forward(op, x, axis, out, where, dtype, backend, keepdims=False):
 
 
 def _backward(op, y, dy, axis, out, backend):
-    backend = _resolve_backend(backend, y)
+    backend = _resolve_backend(backend, y, dy)
     y, dy = _inputs(backend, [y, dy], ["y", "dy"])
     result_dtype(y.dtype, None, "y")
     result_dtype(dy.dtype, None, "dy")
@@ -235,7 +235,10 @@ def softmax(x, axis=-1, *, out=None, where=None, dtype=None, backend=None):
     dtype : dtype, optional
         Result (and compute) dtype: float16, float32 or float64.
     backend : str, optional
-        Backend name (see :func:`fastsoft.backends`); default: the fastest available.
+        Backend name (see :func:`fastsoft.backends`); default: the fastest available
+        CPU backend, or "cuda" for GPU device arrays.  "cuda" runs on the GPU:
+        device arrays stay there and the result is the same kind of array; NumPy
+        or other host input is copied to the device and the result copied back.
 
     Returns
     -------

@@ -58,7 +58,10 @@ def check_same_shape(y, dy):
 
 def as_input_array(x, name):
     """``np.asarray(x)``, refusing arrays that live on a GPU."""
-    if not isinstance(x, np.ndarray) and hasattr(x, "__cuda_array_interface__"):
+    # The Numba CUDA simulator's arrays have no __cuda_array_interface__.
+    if not isinstance(x, np.ndarray) and (
+        hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray"
+    ):
         raise TypeError(
             f"'{name}' is a GPU device array; a CPU backend would have to copy it to the host. "
             "Pass backend='cuda' or copy it to the host yourself."
