@@ -10,6 +10,7 @@ definitions every backend is tested against.
 array([0.172 , 0.7708, 0.0572])
 """
 
+from fastsoft import reference
 from fastsoft._api import (
     log_sigmoid,
     log_softmax,
@@ -41,6 +42,7 @@ __all__ = [
     "softmax_backward",
     "log_softmax_backward",
     "sigmoid_backward",
+    "reference",
     "backends",
     "set_backend",
     "get_backend",

@@ -65,7 +65,7 @@ class _Layout:
 
     def input_block(self, a, compute):
         t = a.transpose(self.perm)
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):
             t = np.asarray(t, dtype=compute, order="C")
         return t.reshape(self.block)
 
@@ -154,7 +154,7 @@ def _run(op, inputs, axes, *, out, result, compute, backend, where=None,
             args = blocks + ([mask_block] if op in _MASKED_OPS else [])
             kernel(*args, kernel_out, _config.get_num_threads())
     if not direct:
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):
             np.copyto(target_t, kernel_out.reshape(target_t.shape), casting="unsafe")
     return user
 

@@ -84,7 +84,7 @@ def result_dtype(in_dtype, dtype, name):
             result = np.dtype(dtype)
         except TypeError:
             raise TypeError(f"'dtype' must be a NumPy floating dtype, got {dtype!r}") from None
-        if result not in _FLOAT_DTYPES:
+        if result.newbyteorder("=") not in _FLOAT_DTYPES:
             raise TypeError(
                 f"'dtype' must be float16, float32 or float64, got {result}"
             )
@@ -106,7 +106,9 @@ def check_out(out, shape, dtype):
     """Validate a user ``out=`` array against the expected result."""
     if isinstance(out, tuple):
         if len(out) != 1:
-            raise ValueError(f"'out' must be an array or a 1-tuple of one array, got a {len(out)}-tuple")
+            raise ValueError(
+                f"'out' must be an array or a 1-tuple of one array, got a {len(out)}-tuple"
+            )
         out = out[0]
     if not isinstance(out, np.ndarray):
         raise TypeError(f"'out' must be a numpy.ndarray, got {type(out).__name__}")

@@ -2,10 +2,10 @@
 
 The oracle is fastsoft.reference: in float64 for float32 results, and in
 extended precision (``precision=np.longdouble``, 64-bit significand on x86-64)
-for float64 results, since float64 arithmetic cannot settle their last bits.  Rows keep the benchmark shapes' lengths
-(accuracy depends on the length of the reduced group, not on how many rows
-there are), so each case is cheap; the long single row exercises the path
-that splits one row across threads.
+for float64 results, since float64 arithmetic cannot settle their last bits.
+Rows keep the benchmark shapes' lengths (accuracy depends on the length of
+the reduced group, not on how many rows there are), so each case is cheap;
+the long single row exercises the path that splits one row across threads.
 
 Bounds (float32 eps = 2**-23, float64 eps = 2**-52), counted from the exact
 result *before* it is rounded to the output dtype (that rounding alone costs

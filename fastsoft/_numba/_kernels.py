@@ -69,7 +69,10 @@ def _kahan_add(total, comp, v):
     """Add v to total with Kahan compensation; returns (total, comp)."""
     y = v - comp
     t = total + y
-    return t, (t - total) - y
+    comp = (t - total) - y
+    # Once the total is infinite the correction is inf - inf: drop it, or it
+    # would turn an infinite sum into NaN.
+    return t, (comp if math.isfinite(comp) else 0.0)
 
 
 # --------------------------------------------------------------------------
@@ -185,7 +188,7 @@ def _log_softmax_backward_row(y, dy, out):
     for j in range(y.size):
         total, comp = _kahan_add(total, comp, np.float64(dy[j]))
     for j in range(y.size):
-        out[j] = dy[j] - math.exp(y[j]) * total
+        out[j] = dy[j] - math.exp(np.float64(y[j])) * total
 
 
 # --------------------------------------------------------------------------
@@ -310,7 +313,7 @@ def _log_softmax_backward_cols(y, dy, o, i0, i1, out, col_sum, col_comp):
             col_sum[i - i0], col_comp[i - i0] = _kahan_add(col_sum[i - i0], col_comp[i - i0], v)
     for j in range(y.shape[1]):
         for i in range(i0, i1):
-            out[o, j, i] = dy[o, j, i] - math.exp(y[o, j, i]) * col_sum[i - i0]
+            out[o, j, i] = dy[o, j, i] - math.exp(np.float64(y[o, j, i])) * col_sum[i - i0]
 
 
 # --------------------------------------------------------------------------
@@ -406,10 +409,13 @@ def backward_cols(op, y, dy, out):
 
 
 # --------------------------------------------------------------------------
-# Element-wise (1-D blocks).
+# Element-wise (1-D blocks).  No reductions, so no "reassoc": reordering
+# dy * y * (1 - y) as dy * (y * (1 - y)) overflows for out-of-range y.
+
+ELEMENTWISE_FASTMATH = FASTMATH - {"reassoc"}
 
 
-@_jit(parallel=True)
+@_jit(parallel=True, fastmath=ELEMENTWISE_FASTMATH)
 def sigmoid(x, out):
     for i in prange(x.size):
         v = np.float64(x[i])
@@ -419,7 +425,7 @@ def sigmoid(x, out):
         out[i] = 1.0 / (1.0 + e) if v >= 0.0 else e / (1.0 + e)
 
 
-@_jit(parallel=True)
+@_jit(parallel=True, fastmath=ELEMENTWISE_FASTMATH)
 def log_sigmoid(x, out):
     for i in prange(x.size):
         v = np.float64(x[i])
@@ -427,7 +433,7 @@ def log_sigmoid(x, out):
         out[i] = (v if v < 0.0 else 0.0) - math.log1p(math.exp(-abs(v)))
 
 
-@_jit(parallel=True)
+@_jit(parallel=True, fastmath=ELEMENTWISE_FASTMATH)
 def sigmoid_backward(y, dy, out):
     for i in prange(y.size):
         v = np.float64(y[i])

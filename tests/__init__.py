@@ -1,0 +1,1 @@
+"""fastsoft test suite."""

@@ -1,0 +1,297 @@
+"""The edge cases of the issue's "Semantics" section, each checked on every backend.
+
+Exact equalities are asserted where the semantics promise exact values; every
+call runs under ``np.errstate(all="raise")`` (see ``tests.util.call``).
+"""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from tests.util import BACKWARD, ELEMENTWISE, FUNCTIONS, MASKED, call, check, inputs_for
+
+FLOATS = ["float32", "float64"]
+inf, nan = np.inf, np.nan
+
+
+def test_worked_example(backend):
+    """A three-class classifier: logits [1.6, 3.1, 0.5]."""
+    probs = call("softmax", [1.6, 3.1, 0.5], backend=backend)
+    np.testing.assert_allclose(probs, [0.17198205, 0.77077009, 0.05724785], rtol=0, atol=5e-9)
+    assert probs.argmax() == 1
+    probs32 = call("softmax", np.array([1.6, 3.1, 0.5], np.float32), backend=backend)
+    assert probs32.dtype == np.float32
+    np.testing.assert_allclose(probs32, [0.17198205, 0.77077009, 0.05724785], rtol=2e-7)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_softmax_large_gap(dtype, backend):
+    got = call("softmax", np.array([1000, 0], dtype), backend=backend)
+    np.testing.assert_array_equal(got, [1, 0])
+    got = call("softmax", np.array([0, 1000], dtype), backend=backend)
+    np.testing.assert_array_equal(got, [0, 1])
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_softmax_large_negative_equal(dtype, backend):
+    got = call("softmax", np.array([-1000, -1000], dtype), backend=backend)
+    np.testing.assert_array_equal(got, [0.5, 0.5])
+
+
+def test_softmax_float32_near_max(backend):
+    got = call("softmax", np.array([3e38, 1e38], np.float32), backend=backend)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, [1, 0])
+    got = call("softmax", np.array([-3e38, 3e38], np.float32), backend=backend)
+    np.testing.assert_array_equal(got, [0, 1])
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_sigmoid_saturates(dtype, backend):
+    got = call("sigmoid", np.array([-1000, 1000], dtype), backend=backend)
+    np.testing.assert_array_equal(got, [0, 1])
+    assert not np.isnan(got).any()
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_log_sigmoid_saturates(dtype, backend):
+    got = call("log_sigmoid", np.array([-1000, 1000], dtype), backend=backend)
+    np.testing.assert_array_equal(got, [-1000, 0])
+
+
+def test_sigmoid_minus_100_full_relative_precision(backend):
+    # exact = 1 / (1 + e^100), computed with mpmath at 50 digits.
+    mpmath.mp.dps = 50
+    exact = float(1 / (1 + mpmath.exp(100)))
+    assert math.isclose(exact, 3.720075976020836e-44, rel_tol=1e-15)
+    got = call("sigmoid", -100.0, backend=backend)
+    assert got.shape == () and got.dtype == np.float64
+    # 1 - sigmoid(100) would be 0: only the split on the sign keeps these digits.
+    assert math.isclose(float(got), exact, rel_tol=2 * np.finfo(np.float64).eps)
+    got = call("log_sigmoid", -100.0, backend=backend)
+    exact_log = float(-mpmath.log1p(mpmath.exp(100)))
+    assert math.isclose(float(got), exact_log, rel_tol=2 * np.finfo(np.float64).eps)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_log_softmax_exact_shift(dtype, backend):
+    got = call("log_softmax", np.array([0, -1e4], dtype), backend=backend)
+    np.testing.assert_array_equal(got, [0, -1e4])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_sigmoid_nonfinite(dtype, backend):
+    got = call("sigmoid", np.array([-inf, inf, nan, 0.0, -0.0], dtype), backend=backend)
+    np.testing.assert_array_equal(got, [0, 1, nan, 0.5, 0.5])
+    got = call("log_sigmoid", np.array([-inf, inf, nan], dtype), backend=backend)
+    np.testing.assert_array_equal(got, [-inf, 0, nan])
+
+
+def test_sigmoid_zero_is_half(backend):
+    got = call("sigmoid", 0.0, backend=backend)
+    assert got.shape == () and isinstance(got, np.ndarray)
+    assert got == 0.5
+    assert call("log_sigmoid", 0.0, backend=backend) == -math.log(2)
+
+
+# Rows of one 2-D input: what each function gives, per the semantics.
+NONFINITE_ROWS = np.array([
+    [0.0, -inf, 0.0],     # a -inf entry gets probability 0
+    [-inf, -inf, -inf],   # all -inf: NaN (softmax, log_softmax), -inf (logsumexp)
+    [inf, 0.0, 1.0],      # +inf: NaN row, logsumexp +inf
+    [nan, 0.0, 1.0],      # NaN: NaN row
+    [inf, -inf, 0.0],     # +inf with -inf: NaN row, logsumexp +inf
+    [inf, nan, 0.0],      # NaN beats +inf in logsumexp
+    [inf, inf, 0.0],
+    [-inf, 5.0, -inf],    # one finite entry: probability 1
+])
+EXPECTED_ROWS = {
+    "softmax": [[0.5, 0, 0.5], [nan] * 3, [nan] * 3, [nan] * 3, [nan] * 3, [nan] * 3,
+                [nan] * 3, [0, 1, 0]],
+    "log_softmax": [[-math.log(2), -inf, -math.log(2)], [nan] * 3, [nan] * 3, [nan] * 3,
+                    [nan] * 3, [nan] * 3, [nan] * 3, [-inf, 0, -inf]],
+    "logsumexp": [math.log(2), -inf, inf, nan, inf, nan, inf, 5.0],
+}
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("name", MASKED)
+def test_nonfinite_rows(name, dtype, backend):
+    x = NONFINITE_ROWS.astype(dtype)
+    got = call(name, x, backend=backend)
+    want = np.array(EXPECTED_ROWS[name], dtype=dtype)
+    np.testing.assert_allclose(got, want, rtol=np.finfo(dtype).eps, atol=0)
+    # The same along axis 0 (the strided kernel) and in the reversed column order.
+    np.testing.assert_allclose(call(name, np.ascontiguousarray(x.T), axis=0, backend=backend),
+                               want.T, rtol=np.finfo(dtype).eps, atol=0)
+    np.testing.assert_allclose(call(name, x[:, ::-1], backend=backend),
+                               want[:, ::-1] if want.ndim == 2 else want,
+                               rtol=np.finfo(dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+def test_scalar_with_axis_none(name, backend):
+    want = {"softmax": 1.0, "log_softmax": 0.0, "logsumexp": 3.0}[name]
+    for x in (3.0, np.float64(3.0), np.array(3.0), 3):
+        got = call(name, x, axis=None, backend=backend)
+        assert isinstance(got, np.ndarray) and got.shape == () and got.dtype == np.float64
+        assert got == want
+    got = call(name, np.float32(3.0), axis=None, backend=backend)
+    assert got.shape == () and got.dtype == np.float32 and got == want
+
+
+@pytest.mark.parametrize("name", MASKED)
+@pytest.mark.parametrize("value", [inf, -inf, nan])
+def test_scalar_nonfinite(name, value, backend):
+    got = call(name, value, axis=None, backend=backend)
+    if name == "logsumexp":
+        np.testing.assert_array_equal(got, value)
+    else:
+        assert np.isnan(got)
+
+
+@pytest.mark.parametrize("name", [n for n in FUNCTIONS if n not in ELEMENTWISE])
+def test_scalar_with_default_axis_is_axis_error(name, backend):
+    """NumPy's rule: a 0-d array has no axis -1 (use axis=None)."""
+    args = (3.0,) if name not in BACKWARD else (1.0, 1.0)
+    with pytest.raises(np.exceptions.AxisError, match="out of bounds for array of dimension 0"):
+        call(name, *args, backend=backend)
+
+
+def test_scalar_backward(backend):
+    assert call("softmax_backward", 1.0, 2.0, axis=None, backend=backend) == 0.0
+    assert call("log_softmax_backward", 0.0, 2.0, axis=None, backend=backend) == 0.0
+    assert call("sigmoid_backward", 0.5, 2.0, backend=backend) == 0.5
+
+
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 3), (2, 0, 4)])
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_empty(name, shape, backend):
+    arrays = [np.empty(shape, np.float32)] * (2 if name in BACKWARD else 1)
+    axes = [None] if name in ELEMENTWISE else [-1, 0, None]
+    for axis in axes:
+        kwargs = {} if name in ELEMENTWISE else {"axis": axis}
+        got = call(name, *arrays, backend=backend, **kwargs)
+        assert got.dtype == np.float32
+        if name == "logsumexp":
+            want_shape = np.zeros(shape).sum(axis=axis).shape
+            assert got.shape == want_shape
+            assert np.all(got == -inf)  # nothing summed: log(0)
+        else:
+            assert got.shape == shape
+
+
+def test_logsumexp_zero_length_axis(backend):
+    got = call("logsumexp", np.zeros((3, 0)), backend=backend)
+    np.testing.assert_array_equal(got, [-inf] * 3)
+    got = call("logsumexp", np.zeros((0,)), axis=None, backend=backend)
+    assert got.shape == () and got == -inf
+    got = call("logsumexp", np.zeros((2, 0, 3)), axis=1, keepdims=True, backend=backend)
+    assert got.shape == (2, 1, 3) and np.all(got == -inf)
+    got = call("logsumexp", np.zeros((2, 0, 3)), axis=0, backend=backend)
+    assert got.shape == (0, 3)
+
+
+@pytest.mark.parametrize("name", MASKED)
+def test_where_on_empty(name, backend):
+    x = np.zeros((3, 0))
+    got = call(name, x, where=np.zeros((3, 0), bool), backend=backend)
+    assert got.shape == ((3,) if name == "logsumexp" else (3, 0))
+
+
+@pytest.mark.parametrize("name", MASKED)
+def test_where_fully_masked_row(name, backend):
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    where = np.array([[True, False, True], [False, False, False]])
+    got = call(name, x, where=where, backend=backend)
+    if name == "softmax":
+        e = math.exp(-2)
+        np.testing.assert_allclose(got, [[e / (1 + e), 0, 1 / (1 + e)], [0, 0, 0]], rtol=1e-15)
+    elif name == "log_softmax":
+        np.testing.assert_array_equal(got[1], [-inf] * 3)
+        assert got[0, 1] == -inf
+    else:
+        assert got[1] == -inf
+        np.testing.assert_allclose(got[0], 3 + math.log1p(math.exp(-2)), rtol=1e-15)
+
+
+def test_where_example_from_docs(backend):
+    got = call("softmax", [1.0, 2.0, 3.0], where=[True, True, False], backend=backend)
+    np.testing.assert_allclose(got, [0.26894142, 0.73105858, 0.0], atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_extreme_magnitudes(dtype, backend):
+    """+-88 (float32) and +-709 (float64) are where exp overflows; nothing may overflow."""
+    edge = 88.0 if dtype == "float32" else 709.0
+    top = float(np.finfo(dtype).max)
+    x = np.array([[edge, -edge, 0.0], [top, -top, 0.0], [-top, -top, -top], [top, top, top],
+                  [edge, edge, edge]], dtype)
+    for name in ("softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid"):
+        got = check(name, (x,), backend=backend)
+        assert not np.isnan(got).any(), name
+    got = call("softmax", x, backend=backend)
+    np.testing.assert_array_equal(got[1], [1, 0, 0])
+    np.testing.assert_allclose(got[2:], 1 / 3, rtol=np.finfo(dtype).eps)
+    got = call("logsumexp", x, backend=backend)
+    np.testing.assert_allclose(got[3], top, rtol=np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_backward_infinite_sums(dtype, backend):
+    """Sums that are infinite in any order of summation give the reference's infinities:
+    y * (dy - inf) and dy - p * inf are -inf where dy is finite, NaN where dy is inf."""
+    y = np.array([0.5, 0.5], dtype)
+    dy = np.array([inf, 1.0], dtype)
+    got = call("softmax_backward", y, dy, backend=backend)
+    np.testing.assert_array_equal(got, [nan, -inf])
+    got = call("log_softmax_backward", np.log(y), dy, backend=backend)
+    np.testing.assert_array_equal(got, [nan, -inf])
+    # Finite upstream gradients whose sum overflows (float64 only: float32 sums
+    # run in float64).
+    if dtype == "float64":
+        y = np.log(np.array([0.5, 0.25, 0.25]))
+        got = call("log_softmax_backward", y, np.array([1.5e308, 1.5e308, -1.0]),
+                   backend=backend)
+        np.testing.assert_array_equal(got, [-inf, -inf, -inf])
+
+
+BACKWARD_BEYOND_DOMAIN = {
+    # exp(89) overflows float32, not the float64 arithmetic that defines the result.
+    "log_softmax_backward-float32": ("log_softmax_backward", np.array([89.0, -1.0], np.float32),
+                                     np.array([1e-3, 0.0], np.float32)),
+    # y * (1 - y) overflows for |y| > 1.34e154 but dy * y * (1 - y) need not; long
+    # enough for a vectorized loop.
+    "sigmoid_backward-small-dy": ("sigmoid_backward", np.full(64, 1.5e154),
+                                  np.full(64, 1e-300)),
+    "sigmoid_backward-zero-dy": ("sigmoid_backward", np.full(64, 1.5e154), np.zeros(64)),
+    "softmax_backward-huge-y": ("softmax_backward", np.full(64, 1e200), np.ones(64)),
+}
+
+
+@pytest.mark.parametrize("case", list(BACKWARD_BEYOND_DOMAIN))
+def test_backward_beyond_forward_range(case, backend):
+    """y values no forward pass produces still follow the reference formula, evaluated
+    in its order ((dy * y) * (1 - y)) and in float64."""
+    name, y, dy = BACKWARD_BEYOND_DOMAIN[case]
+    check(name, (y, dy), backend=backend, axis=None if name in ELEMENTWISE else -1)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64"])
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_no_floating_point_errors(name, dtype, backend):
+    """No overflow/invalid/divide/underflow error from any function on any input.
+
+    ``call`` runs fastsoft under ``np.errstate(all="raise")``; pytest also turns
+    RuntimeWarnings into errors.
+    """
+    for kind in ("nonfinite", "huge", "tiny"):
+        for axis in ([None] if name in ELEMENTWISE else [-1, 0, None]):
+            arrays = inputs_for(name, (4, 6), dtype, kind=kind, axis=axis, seed=9)
+            kwargs = {} if name in ELEMENTWISE else {"axis": axis}
+            got = call(name, *arrays, backend=backend, **kwargs)
+            shape = arrays[0].shape
+            assert got.shape == (np.zeros(shape).sum(axis=axis).shape if name == "logsumexp"
+                                 else shape)

@@ -1,0 +1,273 @@
+"""``out=``: the result is written there and ``out`` is returned; in place, overlapping and
+non-contiguous outputs; errors are raised before anything is written."""
+
+import re
+
+import numpy as np
+import pytest
+
+from tests.util import (
+    AXES,
+    BACKWARD,
+    ELEMENTWISE,
+    FUNCTIONS,
+    IN_PLACE,
+    MASKED,
+    SHAPE,
+    arrange,
+    assert_matches,
+    axis_id,
+    call,
+    check,
+    expected,
+    function_axes,
+    inputs_for,
+    seed_of,
+)
+
+SENTINEL = -12345.0
+
+
+def _kwargs(name, axis):
+    return {} if name in ELEMENTWISE else {"axis": axis}
+
+
+def _result_shape(name, shape, axis, keepdims=False):
+    if name != "logsumexp":
+        return shape
+    return np.zeros(shape).sum(axis=axis, keepdims=keepdims).shape
+
+
+def _sentinel_out(shape, dtype, layout="C"):
+    out = arrange(np.full(shape, SENTINEL, dtype=dtype), layout)
+    assert out.flags.writeable
+    return out
+
+
+OUT_LAYOUTS = ("C", "F", "strided", "negative", "transposed", "big-endian")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("out_layout", OUT_LAYOUTS)
+@pytest.mark.parametrize(("name", "axis"), function_axes(FUNCTIONS, [-1, 0, (0, 2), None]))
+def test_out_is_written_and_returned(name, axis, out_layout, dtype, backend):
+    arrays = inputs_for(name, SHAPE, dtype, axis=axis, seed=seed_of(name, dtype))
+    out = _sentinel_out(_result_shape(name, SHAPE, axis), dtype, out_layout)
+    got = check(name, arrays, backend=backend, axis=axis, out=out)
+    assert got is out
+    # Written in full, and exactly what the call without out= returns.
+    fresh = call(name, *arrays, backend=backend, **_kwargs(name, axis))
+    np.testing.assert_array_equal(out, fresh)
+    assert not np.shares_memory(fresh, arrays[0])
+
+
+@pytest.mark.parametrize("axis", AXES, ids=axis_id)
+def test_logsumexp_out_keepdims(axis, backend):
+    x = inputs_for("logsumexp", SHAPE, "float64", seed=1)[0]
+    out = _sentinel_out(_result_shape("logsumexp", SHAPE, axis, keepdims=True), "float64", "F")
+    got = check("logsumexp", (x,), backend=backend, axis=axis, keepdims=True, out=out)
+    assert got is out
+
+
+@pytest.mark.parametrize("name", MASKED)
+def test_out_with_where(name, rng, backend):
+    x = inputs_for(name, SHAPE, "float32", kind="nonfinite", seed=2)[0]
+    where = rng.random(SHAPE) < 0.5
+    out = _sentinel_out(_result_shape(name, SHAPE, 1), "float32", "strided")
+    assert check(name, (x,), backend=backend, axis=1, where=where, out=out) is out
+
+
+def test_out_as_one_tuple(backend):
+    """Like NumPy ufuncs, ``out=(array,)`` is accepted."""
+    x = np.linspace(-3, 3, 12).reshape(3, 4)
+    out = np.empty_like(x)
+    got = call("softmax", x, out=(out,), backend=backend)
+    assert got is out
+    np.testing.assert_array_equal(out, call("softmax", x, backend=backend))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "negative", "transposed"])
+@pytest.mark.parametrize(("name", "axis"), function_axes(IN_PLACE, [-1, 0, 1, (0, 2), None]))
+def test_in_place(name, axis, layout, dtype, backend):
+    x = inputs_for(name, SHAPE, dtype, layout, kind="nonfinite", seed=seed_of(name, layout))[0]
+    original = x.copy()
+    exact, scale, result = expected(name, (original,), axis=axis)
+    got = call(name, x, out=x, backend=backend, **_kwargs(name, axis))
+    assert got is x
+    assert_matches(x, exact, scale, result, what=f"{name} in place")
+
+
+@pytest.mark.parametrize("which", ["y", "dy"])
+@pytest.mark.parametrize("layout", ["C", "F", "negative"])
+@pytest.mark.parametrize(("name", "axis"), function_axes(BACKWARD, [-1, 0, (0, 2)]))
+def test_backward_in_place(name, axis, layout, which, backend):
+    y, dy = inputs_for(name, SHAPE, "float64", layout, axis=axis, seed=seed_of(name, which))
+    exact, scale, result = expected(name, (y.copy(), dy.copy()), axis=axis)
+    target = y if which == "y" else dy
+    got = call(name, y, dy, out=target, backend=backend, **_kwargs(name, axis))
+    assert got is target
+    assert_matches(target, exact, scale, result, what=f"{name} out={which}")
+
+
+def test_in_place_dtype_must_match(backend):
+    """An int input cannot hold its float64 result: out=x is a dtype error."""
+    x = np.arange(6).reshape(2, 3)
+    with pytest.raises(TypeError, match="'out' has dtype int64, expected float64"):
+        call("softmax", x, out=x, backend=backend)
+    np.testing.assert_array_equal(x, np.arange(6).reshape(2, 3))
+
+
+# Partial overlaps: ``x`` and ``out`` are different views of one buffer.
+def _overlaps(shape):
+    """(x index, out index) pairs into a buffer one longer than ``shape`` on an axis."""
+    rows, cols = shape
+    return {
+        "shift-rows-forward": ((slice(0, rows), slice(0, cols)), (slice(1, rows + 1),
+                                                                  slice(0, cols))),
+        "shift-rows-back": ((slice(1, rows + 1), slice(0, cols)), (slice(0, rows),
+                                                                   slice(0, cols))),
+        "shift-cols": ((slice(0, rows), slice(0, cols)), (slice(0, rows), slice(1, cols + 1))),
+        "reversed": ((slice(0, rows), slice(0, cols)), (slice(rows - 1, None, -1),
+                                                        slice(0, cols))),
+    }
+
+
+@pytest.mark.parametrize("overlap", list(_overlaps((6, 5))))
+@pytest.mark.parametrize(("name", "axis"), function_axes(IN_PLACE, [-1, 0]))
+def test_partial_overlap(name, axis, overlap, rng, backend):
+    shape = (6, 5)
+    x_index, out_index = _overlaps(shape)[overlap]
+    buf = 3 * rng.standard_normal((shape[0] + 1, shape[1] + 1))
+    x, out = buf[x_index], buf[out_index]
+    assert np.shares_memory(x, out) and not (x.shape == out.shape and x.strides == out.strides
+                                             and x.ctypes.data == out.ctypes.data)
+    exact, scale, result = expected(name, (x.copy(),), axis=axis)
+    got = call(name, x, out=out, backend=backend, **_kwargs(name, axis))
+    assert got is out
+    assert_matches(out, exact, scale, result, what=f"{name} overlap {overlap}")
+
+
+@pytest.mark.parametrize("which", ["y", "dy"])
+@pytest.mark.parametrize("name", list(BACKWARD))
+def test_backward_partial_overlap(name, which, rng, backend):
+    buf = rng.random((7, 5))
+    other = rng.standard_normal((6, 5))
+    y, dy = (buf[:-1], other) if which == "y" else (other, buf[:-1])
+    out = buf[1:]
+    exact, scale, result = expected(name, (y.copy(), dy.copy()))
+    got = call(name, y, dy, out=out, backend=backend)
+    assert got is out
+    assert_matches(out, exact, scale, result, what=f"{name} overlapping {which}")
+
+
+def test_logsumexp_out_overlaps_input(rng, backend):
+    buf = 3 * rng.standard_normal((5, 7))
+    out = buf[:, 3]  # the result lands on a column of the input
+    exact, scale, result = expected("logsumexp", (buf.copy(),))
+    got = call("logsumexp", buf, out=out, backend=backend)
+    assert got is out
+    assert_matches(out, exact, scale, result, what="logsumexp into its own column")
+
+
+# --------------------------------------------------------------------------
+# Errors: each leaves ``out`` untouched.
+
+
+def _error_cases(name):
+    shape = _result_shape(name, SHAPE, -1)
+    wrong_shape = shape[:-1] + (shape[-1] + 1,)
+    return {
+        "shape": (np.full(wrong_shape, SENTINEL), ValueError,
+                  re.escape(f"'out' has shape {wrong_shape}, expected {shape}")),
+        "transposed-shape": (np.full(shape[::-1], SENTINEL), ValueError, "'out' has shape"),
+        "dtype": (np.full(shape, SENTINEL, np.float32), TypeError,
+                  "'out' has dtype float32, expected float64"),
+        "int-dtype": (np.full(shape, -1, np.int64), TypeError,
+                      "'out' has dtype int64, expected float64"),
+        "readonly": (arrange(np.full(shape, SENTINEL), "readonly"), ValueError,
+                     "'out' is read-only"),
+        "list": ([SENTINEL] * shape[-1], TypeError, "'out' must be a numpy.ndarray"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_error_cases("softmax")))
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_out_errors(name, case, backend):
+    arrays = inputs_for(name, SHAPE, "float64", seed=3)
+    out, error, message = _error_cases(name)[case]
+    before = np.array(out, copy=True)
+    with pytest.raises(error, match=message):
+        call(name, *arrays, out=out, backend=backend)
+    np.testing.assert_array_equal(out, before)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_out_float16_result_needs_float16_out(name, backend):
+    arrays = inputs_for(name, SHAPE, "float16", seed=4)
+    out = np.full(_result_shape(name, SHAPE, -1), SENTINEL, np.float32)
+    with pytest.raises(TypeError, match="'out' has dtype float32, expected float16"):
+        call(name, *arrays, out=out, backend=backend)
+    assert np.all(out == SENTINEL)
+
+
+def test_out_with_dtype_override(backend):
+    x = np.linspace(-2, 2, 8, dtype=np.float16).reshape(2, 4)
+    out = np.empty((2, 4), np.float32)
+    got = check("softmax", (x,), backend=backend, dtype=np.float32, out=out)
+    assert got is out
+    with pytest.raises(TypeError, match="'out' has dtype float32, expected float64"):
+        call("softmax", x, dtype=np.float64, out=out, backend=backend)
+
+
+def test_logsumexp_keepdims_out_shape(backend):
+    x = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=re.escape("'out' has shape (3,), expected (3, 1)")):
+        call("logsumexp", x, keepdims=True, out=np.empty(3), backend=backend)
+    with pytest.raises(ValueError, match=re.escape("'out' has shape (3, 4), expected (3,)")):
+        call("logsumexp", x, out=np.empty((3, 4)), backend=backend)
+
+
+# Failing calls with a valid out= (including out = the input): nothing is written.
+def _bad_calls(name):
+    cases = {
+        "axis": ({"axis": 3}, np.exceptions.AxisError, "axis 3 is out of bounds"),
+        "repeated-axis": ({"axis": (0, -3)}, ValueError, "repeated axis"),
+        "dtype": ({"dtype": "int32"}, TypeError, "'dtype' must be float16, float32 or float64"),
+        "backend": ({"backend": "nope"}, ValueError, "unknown backend 'nope'"),
+    }
+    if name in MASKED:
+        cases["where-dtype"] = ({"where": np.ones(SHAPE, int)}, TypeError,
+                                "'where' must be a boolean array")
+        cases["where-shape"] = ({"where": np.ones((4,), bool)}, ValueError,
+                                "'where' of shape")
+    if name in BACKWARD:
+        cases = {k: v for k, v in cases.items() if k not in ("dtype",)}
+        cases["dy-shape"] = ({"dy": np.ones((5, 7, 1))}, ValueError,
+                             "'y' and 'dy' must have the same shape")
+    if name in ELEMENTWISE:
+        cases = {k: v for k, v in cases.items() if "axis" not in k}
+    return cases
+
+
+BAD_CALLS = [
+    pytest.param(name, case, in_place, id=f"{name}-{case}-{'out=input' if in_place else 'out'}")
+    for name in FUNCTIONS
+    for case in _bad_calls(name)
+    # logsumexp's result does not have the input's shape: it cannot be in place.
+    for in_place in ([False] if name == "logsumexp" else [False, True])
+]
+
+
+@pytest.mark.parametrize(("name", "case", "in_place"), BAD_CALLS)
+def test_errors_write_nothing(name, case, in_place, backend):
+    kwargs, error, message = _bad_calls(name)[case]
+    arrays = list(inputs_for(name, SHAPE, "float64", seed=5))
+    if "dy" in kwargs:
+        arrays[1] = kwargs.pop("dy")
+    out = arrays[0] if in_place else np.full(_result_shape(name, SHAPE, -1), SENTINEL)
+    before = out.copy()
+    kwargs = {"backend": backend, **kwargs}
+    with pytest.raises(error, match=message):
+        call(name, *arrays, out=out, **kwargs)
+    np.testing.assert_array_equal(out, before)
