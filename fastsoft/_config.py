@@ -52,11 +52,13 @@ def _find_unavailable_reason(name):
     if name == "numba":
         return None if _find("numba") else "numba is not installed (pip install numba)"
     if name == "cython":
-        if not _find("fastsoft._cython._kernels"):
-            return (
-                "the compiled extension fastsoft._cython._kernels was not built "
-                "(see `python -m fastsoft info`)"
-            )
+        # Every build has the baseline variant; setup.py records why it failed.
+        if not _find("fastsoft._cython._kernels_baseline"):
+            from fastsoft._cython import _record_error
+
+            why = _record_error()
+            return "the compiled extension fastsoft._cython was not built" + (
+                f": {why}" if why else " (see `python -m fastsoft info`)")
         return None
     if name == "cuda":
         if not _find("numba") or not _find("numba.cuda"):

@@ -1,0 +1,1019 @@
+# The Cython backend's kernels.  One source, compiled once per instruction set:
+# _kernels_baseline.pyx, _kernels_avx2.pyx and _kernels_avx512.pyx each include
+# this file, and setup.py builds them with different -m flags (fastsoft/_cython/
+# __init__.py picks one at import).
+#
+# Layout contract (fastsoft._api): C-contiguous float32 or float64 blocks of one
+# dtype.  Row functions get (outer, n, inner) blocks and reduce the middle axis;
+# inner == 1 is the last-axis case (one row per task, or one row split across
+# threads when rows are few and long), inner > 1 runs chunks of the contiguous
+# inner axis (columns), so loads stay vectorizable and nothing is transposed.
+# Element-wise functions get 1-D blocks.  `out` may be the very memory of an
+# input (in place): every loop reads an element before it writes it.  The mask
+# is a uint8 view of a boolean block, or None.
+#
+# Accuracy (the Numba backend's method): x - max is exact (TwoSum), sums are
+# in double, float64 sums and dot products are Kahan-compensated per SIMD
+# lane; float32 sums are plain double sums (their error, n * 2^-53, is far
+# below float32's eps).  float32 exps are computed in float32 lanes (twice
+# the elements per instruction) to 0.79 ulp, everything else in double.
+#
+# SIMD: exp is fs_exp / fs_expf / fs_exp_f32 from fs_math.h (branch-free C that gcc
+# vectorizes without -ffast-math).  Reductions keep LANES independent
+# accumulators, which the compiler maps onto vector registers without
+# reassociating anything (we do not compile with -fassociative-math: it would
+# break the TwoSum and Kahan steps).  Masked rows are scalar loops: correct,
+# simple, and not on the hot path of the benchmarks.
+
+from cython.parallel cimport parallel, prange
+from libc.math cimport INFINITY, NAN, fabs, log
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+cimport cython
+from cython cimport floating
+
+cdef extern from "fs_math.h" nogil:
+    double fs_exp(double x)
+    double fs_exp_f32(double x)
+    double fs_exp_diff(double v, double m)
+    double fs_two_diff(double v, double m, double* lo)
+    void fs_kahan_add(double* total, double* comp, double v)
+    double fs_lanes_total(const double* s, const double* c)
+    double fs_log1p_unit(double e)
+    float fs_expf(float x)
+    float fs_expf_diff(float v, float m)
+    enum: FS_LANES
+
+cdef extern from "fs_platform.h" nogil:
+    int fs_openmp_enabled()
+    int fs_omp_max_threads()
+    int fs_cpu_features()
+    int fs_cpu_detection()
+    const char* fs_compiled_isa()
+
+ctypedef unsigned char mask_t
+
+cdef enum:
+    # Independent accumulators of a sum: one AVX-512 register of doubles,
+    # two AVX2 ones, four SSE2 ones.  gcc unrolls the 8-lane loop and
+    # vectorizes the lanes (SLP).  fs_lanes_total combines exactly 8.
+    LANES = FS_LANES
+    # Independent accumulators of a max.  gcc does not SLP-vectorize a
+    # fully unrolled compare-and-select (it is no MAX_EXPR without
+    # -ffinite-math-only), but it loop-vectorizes a lane loop too long to be
+    # unrolled (more than 16 iterations) into vmaxps/vmaxpd.
+    MAX_LANES = 32
+    # Elements whose exps are buffered (in double, on the stack) between the
+    # vectorized exp loop and the sum: short rows stay vectorized (the loop
+    # vectorizer has epilogues), and for in-place calls every element of a
+    # block is read before any is written.
+    EXP_BLOCK = 256
+    # Default fewest elements worth waking another thread for (a parallel
+    # region costs a few microseconds; exp runs at about 1 ns per element per
+    # core).  A row this long is also worth splitting across threads.
+    MIN_WORK_PER_THREAD = 1 << 15
+    # Elements per task of the element-wise kernels.
+    ELEMENT_BLOCK = 1 << 13
+    # Bytes of one column chunk (n rows x chunk columns): stays in L2 between
+    # the passes over it.
+    COLUMN_CHUNK_BYTES = 1 << 17
+
+# Settable (set_min_work_per_thread) so that tests can run the parallel and
+# split-row paths on small arrays.
+cdef Py_ssize_t min_work_per_thread = MIN_WORK_PER_THREAD
+
+ctypedef enum Op:
+    SOFTMAX
+    LOG_SOFTMAX
+    LOGSUMEXP
+    SOFTMAX_BACKWARD
+    LOG_SOFTMAX_BACKWARD
+
+
+# ---------------------------------------------------------------------------
+# Scalar helpers
+
+
+cdef inline floating exp_shifted(floating v, double shift) noexcept nogil:
+    """exp(v - shift), with v - shift exact (shift is a max of the data, so a
+    value of the same dtype)."""
+    if floating is float:
+        # In float32 lanes: twice the throughput of double.  0.79 ulp, and
+        # the sums stay in double.
+        return fs_expf_diff(v, <float>shift)
+    else:
+        return fs_exp_diff(v, shift)
+
+
+cdef inline floating exp_nonpositive(floating v) noexcept nogil:
+    """exp(v) for v <= 0 (or NaN): the result is in [0, 1], so float32 lanes
+    lose nothing to range (sigmoid, log_sigmoid)."""
+    if floating is float:
+        return fs_expf(v)
+    else:
+        return fs_exp(v)
+
+
+cdef inline double exp_of(floating v) noexcept nogil:
+    """exp(v) in double for any v (log_softmax_backward takes whatever y it is
+    given: exp(100) * a tiny sum is still a float32 number)."""
+    if floating is float:
+        return fs_exp_f32(v)
+    else:
+        return fs_exp(v)
+
+
+cdef inline floating log_softmax_value(floating v, double shift, double log_sum) noexcept nogil:
+    """(v - shift) - log_sum, keeping v - shift exact: log_softmax([0, -1e4])
+    is exactly [0, -1e4]."""
+    cdef double lo, hi
+    if floating is float:
+        return <float>((<double>v - shift) - log_sum)
+    else:
+        hi = fs_two_diff(v, shift, &lo)
+        return (hi - log_sum) + lo
+
+
+cdef inline void add_to(double* total, double* comp, double v, bint compensated) noexcept nogil:
+    """total += v, Kahan-compensated for float64 data; plain for float32 data,
+    whose sums in double lose at most n * 2^-53, far below float32's eps."""
+    if compensated:
+        fs_kahan_add(total, comp, v)
+    else:
+        total[0] += v
+
+
+cdef inline double lanes_total(double* s, double* c) noexcept nogil:
+    """Sum of the LANES compensated partial sums (lane l holds s[l] - c[l])."""
+    return fs_lanes_total(s, c)
+
+
+cdef inline void lanes_zero(double* s, double* c) noexcept nogil:
+    cdef Py_ssize_t l
+    for l in range(LANES):
+        s[l] = 0.0
+        c[l] = 0.0
+
+
+cdef inline int threads_for(Py_ssize_t work, int nthreads) noexcept nogil:
+    """Threads worth using for `work` elements: no more than asked for."""
+    cdef Py_ssize_t useful = work // min_work_per_thread
+    if useful < 1:
+        return 1
+    return nthreads if useful >= nthreads else <int>useful
+
+
+# ---------------------------------------------------------------------------
+# Pieces of a row: x[0:n] contiguous.  A whole row is one piece; a long row
+# split across threads is several, combined by rows_split.
+
+
+cdef inline double piece_max(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Max of x (-inf for none; NaN is skipped: comparisons with NaN are false,
+    but NaN still reaches exp later and makes the sum NaN)."""
+    cdef floating m[MAX_LANES]
+    cdef Py_ssize_t b, j, l, nv = n - n % MAX_LANES
+    for l in range(MAX_LANES):
+        m[l] = -INFINITY
+    for b in range(nv // MAX_LANES):
+        j = b * MAX_LANES
+        for l in range(MAX_LANES):
+            m[l] = x[j + l] if x[j + l] > m[l] else m[l]
+    for j in range(nv, n):  # the tail (a whole short row) into 4 lanes: shorter chains
+        l = j & 3
+        m[l] = x[j] if x[j] > m[l] else m[l]
+    for l in range(1, MAX_LANES):
+        m[0] = m[l] if m[l] > m[0] else m[0]
+    return m[0]
+
+
+cdef inline double piece_max_masked(const floating* x, const mask_t* mask, Py_ssize_t n,
+                                    bint* found) noexcept nogil:
+    """Max of the unmasked entries; *found tells whether there is any."""
+    cdef double m = -INFINITY
+    cdef mask_t any_unmasked = 0
+    cdef Py_ssize_t j
+    for j in range(n):
+        any_unmasked |= mask[j]
+        if mask[j] and x[j] > m:
+            m = x[j]
+    found[0] = any_unmasked != 0
+    return m
+
+
+cdef inline void lanes_add(double* s, double* c, const floating* e, Py_ssize_t w,
+                           bint compensated) noexcept nogil:
+    """Add e[0:w] into the lanes (lane l takes e[l], e[l + LANES], ...),
+    Kahan-compensated for float64 data."""
+    cdef Py_ssize_t b, i, l, wv = w - w % LANES
+    for b in range(wv // LANES):
+        i = b * LANES
+        for l in range(LANES):
+            add_to(&s[l], &c[l], e[i + l], compensated)
+    for i in range(wv, w):
+        add_to(&s[0], &c[0], e[i], compensated)
+
+
+cdef inline double piece_exp_store_sum(const floating* x, floating* out, Py_ssize_t n,
+                                       double shift) noexcept nogil:
+    """out[j] = exp(x[j] - shift); returns the sum of the exps (in double)."""
+    cdef floating e[EXP_BLOCK]
+    cdef double s[LANES]
+    cdef double c[LANES]
+    cdef Py_ssize_t b, j0, i, w
+    lanes_zero(s, c)
+    for b in range((n + EXP_BLOCK - 1) // EXP_BLOCK):
+        j0 = b * EXP_BLOCK
+        w = EXP_BLOCK if n - j0 > EXP_BLOCK else n - j0
+        for i in range(w):
+            e[i] = exp_shifted(x[j0 + i], shift)
+        for i in range(w):
+            out[j0 + i] = e[i]
+        lanes_add(s, c, e, w, floating is double)
+    return lanes_total(s, c)
+
+
+cdef inline double piece_exp_store_sum_masked(const floating* x, const mask_t* mask,
+                                              floating* out, Py_ssize_t n,
+                                              double shift) noexcept nogil:
+    """As piece_exp_store_sum; masked-out entries get 0 and add nothing."""
+    cdef double total = 0.0, comp = 0.0, v
+    cdef Py_ssize_t j
+    for j in range(n):
+        v = exp_shifted(x[j], shift) if mask[j] else 0.0
+        out[j] = <floating>v
+        fs_kahan_add(&total, &comp, v)
+    return total
+
+
+cdef inline double piece_sum_exp(const floating* x, Py_ssize_t n, double shift) noexcept nogil:
+    """Sum of exp(x[j] - shift)."""
+    cdef floating e[EXP_BLOCK]
+    cdef double s[LANES]
+    cdef double c[LANES]
+    cdef Py_ssize_t b, j0, i, w
+    lanes_zero(s, c)
+    for b in range((n + EXP_BLOCK - 1) // EXP_BLOCK):
+        j0 = b * EXP_BLOCK
+        w = EXP_BLOCK if n - j0 > EXP_BLOCK else n - j0
+        for i in range(w):
+            e[i] = exp_shifted(x[j0 + i], shift)
+        lanes_add(s, c, e, w, floating is double)
+    return lanes_total(s, c)
+
+
+cdef inline double piece_sum_exp_masked(const floating* x, const mask_t* mask, Py_ssize_t n,
+                                        double shift) noexcept nogil:
+    cdef double total = 0.0, comp = 0.0
+    cdef Py_ssize_t j
+    for j in range(n):
+        if mask[j]:
+            fs_kahan_add(&total, &comp, exp_shifted(x[j], shift))
+    return total
+
+
+cdef inline bint piece_has_nan(const floating* x, const mask_t* mask, Py_ssize_t n) noexcept nogil:
+    """Whether an unmasked entry is NaN (rare path: logsumexp of a row whose
+    max is not finite, where NaN beats +inf beats -inf)."""
+    cdef Py_ssize_t j
+    for j in range(n):
+        if x[j] != x[j] and (mask == NULL or mask[j]):
+            return True
+    return False
+
+
+cdef inline void piece_scale(floating* out, const mask_t* mask, Py_ssize_t n,
+                             double factor) noexcept nogil:
+    """out[j] *= factor; masked-out entries get 0 (also when factor is NaN)."""
+    cdef Py_ssize_t j
+    if mask == NULL:
+        for j in range(n):
+            out[j] = <floating>(out[j] * factor)
+    else:
+        for j in range(n):
+            out[j] = <floating>(out[j] * factor) if mask[j] else 0.0
+
+
+cdef inline void piece_log_softmax(const floating* x, const mask_t* mask, floating* out,
+                                   Py_ssize_t n, double shift, double log_sum) noexcept nogil:
+    cdef Py_ssize_t j
+    if mask == NULL:
+        for j in range(n):
+            out[j] = log_softmax_value(x[j], shift, log_sum)
+    else:
+        for j in range(n):
+            out[j] = log_softmax_value(x[j], shift, log_sum) if mask[j] else -INFINITY
+
+
+cdef inline void piece_fill(floating* out, Py_ssize_t n, floating value) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        out[j] = value
+
+
+cdef inline double piece_dot(const floating* y, const floating* dy, Py_ssize_t n) noexcept nogil:
+    """Sum of dy[j] * y[j] in double."""
+    cdef double s[LANES]
+    cdef double c[LANES]
+    cdef Py_ssize_t b, j, l, nv = n - n % LANES
+    lanes_zero(s, c)
+    for b in range(nv // LANES):
+        j = b * LANES
+        for l in range(LANES):
+            add_to(&s[l], &c[l], <double>dy[j + l] * y[j + l], floating is double)
+    for j in range(nv, n):
+        add_to(&s[0], &c[0], <double>dy[j] * y[j], floating is double)
+    return lanes_total(s, c)
+
+
+cdef inline double piece_sum(const floating* dy, Py_ssize_t n) noexcept nogil:
+    cdef double s[LANES]
+    cdef double c[LANES]
+    cdef Py_ssize_t b, j, l, nv = n - n % LANES
+    lanes_zero(s, c)
+    for b in range(nv // LANES):
+        j = b * LANES
+        for l in range(LANES):
+            add_to(&s[l], &c[l], dy[j + l], floating is double)
+    for j in range(nv, n):
+        add_to(&s[0], &c[0], dy[j], floating is double)
+    return lanes_total(s, c)
+
+
+cdef inline void piece_softmax_backward(const floating* y, const floating* dy, floating* out,
+                                        Py_ssize_t n, double dot) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        out[j] = <floating>(y[j] * (dy[j] - dot))
+
+
+cdef inline void piece_log_softmax_backward(const floating* y, const floating* dy,
+                                            floating* out, Py_ssize_t n,
+                                            double total) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        out[j] = <floating>(dy[j] - exp_of(y[j]) * total)
+
+
+# ---------------------------------------------------------------------------
+# One row (last axis): x, mask, out point at the row's first element; mask is
+# NULL for "no mask".
+
+
+cdef inline double row_shift(const floating* x, const mask_t* mask, Py_ssize_t n,
+                             bint* found) noexcept nogil:
+    if mask == NULL:
+        found[0] = True
+        return piece_max(x, n)
+    return piece_max_masked(x, mask, n, found)
+
+
+cdef inline void softmax_row(const floating* x, const mask_t* mask, floating* out,
+                             Py_ssize_t n) noexcept nogil:
+    cdef bint found
+    cdef double total
+    # Shift by the max: every exp is <= 1 and the largest is 1, so the sum
+    # cannot overflow and is >= 1.  A non-finite max gives NaN (as wanted).
+    cdef double shift = row_shift(x, mask, n, &found)
+    if not found:
+        piece_fill(out, n, 0.0)
+    elif mask == NULL:
+        total = piece_exp_store_sum(x, out, n, shift)
+        piece_scale(out, NULL, n, 1.0 / total)
+    else:
+        total = piece_exp_store_sum_masked(x, mask, out, n, shift)
+        piece_scale(out, mask, n, 1.0 / total)
+
+
+cdef inline double row_sum_exp(const floating* x, const mask_t* mask, Py_ssize_t n,
+                               double shift) noexcept nogil:
+    if mask == NULL:
+        return piece_sum_exp(x, n, shift)
+    return piece_sum_exp_masked(x, mask, n, shift)
+
+
+cdef inline void log_softmax_row(const floating* x, const mask_t* mask, floating* out,
+                                 Py_ssize_t n) noexcept nogil:
+    cdef bint found
+    cdef double shift = row_shift(x, mask, n, &found)
+    if not found:
+        piece_fill(out, n, -INFINITY)
+    else:
+        piece_log_softmax(x, mask, out, n, shift, log(row_sum_exp(x, mask, n, shift)))
+
+
+cdef inline double logsumexp_finish(const floating* x, const mask_t* mask, Py_ssize_t n,
+                                    double shift, bint found, double total) noexcept nogil:
+    if not found:
+        return -INFINITY
+    if shift - shift != 0.0:  # +-inf max: NaN beats +inf beats -inf
+        return NAN if piece_has_nan(x, mask, n) else shift
+    return shift + log(total)
+
+
+cdef inline double logsumexp_row(const floating* x, const mask_t* mask,
+                                 Py_ssize_t n) noexcept nogil:
+    cdef bint found
+    cdef double shift = row_shift(x, mask, n, &found)
+    if not found or shift - shift != 0.0:
+        return logsumexp_finish(x, mask, n, shift, found, 0.0)
+    return logsumexp_finish(x, mask, n, shift, found, row_sum_exp(x, mask, n, shift))
+
+
+cdef inline void row_op(Op op, const floating* x, const floating* dy, const mask_t* mask,
+                        floating* out, Py_ssize_t n) noexcept nogil:
+    """Row function `op` on one row; logsumexp writes out[0]."""
+    if op == SOFTMAX:
+        softmax_row(x, mask, out, n)
+    elif op == LOG_SOFTMAX:
+        log_softmax_row(x, mask, out, n)
+    elif op == LOGSUMEXP:
+        out[0] = <floating>logsumexp_row(x, mask, n)
+    elif op == SOFTMAX_BACKWARD:
+        piece_softmax_backward(x, dy, out, n, piece_dot(x, dy, n))
+    else:
+        piece_log_softmax_backward(x, dy, out, n, piece_sum(dy, n))
+
+
+cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
+               Py_ssize_t outer, Py_ssize_t n, int nthreads) noexcept nogil:
+    """One row per task, rows spread over threads."""
+    cdef Py_ssize_t r
+    cdef Py_ssize_t out_stride = 1 if op == LOGSUMEXP else n
+    cdef int nt = threads_for(outer * n, nthreads)
+    for r in prange(outer, schedule='static', num_threads=nt):
+        row_op(op, x + r * n, NULL if dy == NULL else dy + r * n,
+               NULL if mask == NULL else mask + r * n, out + r * out_stride, n)
+
+
+# ---------------------------------------------------------------------------
+# Few long rows: each row split into `parts` pieces, one task per piece, and
+# the pieces' maxima and sums combined between passes (a two-level reduction),
+# so that every thread has work.  Scratch is O(rows * parts).
+
+
+cdef int rows_split(Op op, const floating* x, const floating* dy, const mask_t* mask,
+                    floating* out, Py_ssize_t outer, Py_ssize_t n, int nthreads,
+                    Py_ssize_t parts) except -1 nogil:
+    cdef Py_ssize_t tasks = outer * parts
+    cdef Py_ssize_t t, r, p, j0, j1
+    cdef double* part_max = <double*>malloc(tasks * sizeof(double))
+    cdef double* part_sum = <double*>malloc(tasks * sizeof(double))
+    cdef double* row_shift_ = <double*>malloc(outer * sizeof(double))
+    cdef double* row_total = <double*>malloc(outer * sizeof(double))
+    cdef bint* part_found = <bint*>malloc(tasks * sizeof(bint))
+    cdef bint* row_found = <bint*>malloc(outer * sizeof(bint))
+    cdef double total, comp, m
+    cdef bint found
+    cdef bint forward = op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP
+    try:
+        if (part_max == NULL or part_sum == NULL or row_shift_ == NULL or row_total == NULL
+                or part_found == NULL or row_found == NULL):
+            with gil:
+                raise MemoryError()
+
+        # Pass 1 (forward functions): maxima of the pieces, then of the rows.
+        if forward:
+            for t in prange(tasks, schedule='static', num_threads=nthreads):
+                j0 = (t % parts) * n // parts
+                j1 = (t % parts + 1) * n // parts
+                r = t // parts
+                part_max[t] = row_shift(x + r * n + j0, NULL if mask == NULL else mask + r * n + j0,
+                                        j1 - j0, &part_found[t])
+            for r in range(outer):
+                m = -INFINITY
+                found = False
+                for p in range(parts):
+                    if part_found[r * parts + p]:
+                        found = True
+                        m = part_max[r * parts + p] if part_max[r * parts + p] > m else m
+                row_shift_[r] = m
+                row_found[r] = found
+
+        # Pass 2: the pieces' sums (softmax also stores the exps).
+        for t in prange(tasks, schedule='static', num_threads=nthreads):
+            j0 = (t % parts) * n // parts
+            j1 = (t % parts + 1) * n // parts
+            r = t // parts
+            part_sum[t] = split_sum(op, x + r * n + j0, NULL if dy == NULL else dy + r * n + j0,
+                                    NULL if mask == NULL else mask + r * n + j0,
+                                    out + r * n + j0, j1 - j0, row_shift_[r] if forward else 0.0,
+                                    row_found[r] if forward else True)
+        for r in range(outer):
+            total = 0.0
+            comp = 0.0
+            for p in range(parts):
+                fs_kahan_add(&total, &comp, part_sum[r * parts + p])
+            row_total[r] = total
+
+        # Pass 3: write the pieces (logsumexp writes one value per row).
+        if op == LOGSUMEXP:
+            for r in range(outer):
+                out[r] = <floating>logsumexp_finish(x + r * n,
+                                                    NULL if mask == NULL else mask + r * n,
+                                                    n, row_shift_[r], row_found[r], row_total[r])
+            return 0
+        for t in prange(tasks, schedule='static', num_threads=nthreads):
+            j0 = (t % parts) * n // parts
+            j1 = (t % parts + 1) * n // parts
+            r = t // parts
+            split_write(op, x + r * n + j0, NULL if dy == NULL else dy + r * n + j0,
+                        NULL if mask == NULL else mask + r * n + j0, out + r * n + j0, j1 - j0,
+                        row_shift_[r] if forward else 0.0, row_found[r] if forward else True,
+                        row_total[r])
+        return 0
+    finally:
+        free(part_max)
+        free(part_sum)
+        free(row_shift_)
+        free(row_total)
+        free(part_found)
+        free(row_found)
+
+
+cdef inline double split_sum(Op op, const floating* x, const floating* dy, const mask_t* mask,
+                             floating* out, Py_ssize_t n, double shift,
+                             bint found) noexcept nogil:
+    """Pass 2 of rows_split on one piece."""
+    if op == SOFTMAX:
+        if not found:
+            return 0.0
+        if mask == NULL:
+            return piece_exp_store_sum(x, out, n, shift)
+        return piece_exp_store_sum_masked(x, mask, out, n, shift)
+    if op == LOG_SOFTMAX or op == LOGSUMEXP:
+        if not found or shift - shift != 0.0:  # the sum is NaN or unused
+            return NAN if found else 0.0
+        return row_sum_exp(x, mask, n, shift)
+    if op == SOFTMAX_BACKWARD:
+        return piece_dot(x, dy, n)
+    return piece_sum(dy, n)
+
+
+cdef inline void split_write(Op op, const floating* x, const floating* dy, const mask_t* mask,
+                             floating* out, Py_ssize_t n, double shift, bint found,
+                             double total) noexcept nogil:
+    """Pass 3 of rows_split on one piece."""
+    if op == SOFTMAX:
+        if found:
+            piece_scale(out, mask, n, 1.0 / total)
+        else:
+            piece_fill(out, n, 0.0)
+    elif op == LOG_SOFTMAX:
+        if found:
+            piece_log_softmax(x, mask, out, n, shift, log(total))
+        else:
+            piece_fill(out, n, -INFINITY)
+    elif op == SOFTMAX_BACKWARD:
+        piece_softmax_backward(x, dy, out, n, total)
+    else:
+        piece_log_softmax_backward(x, dy, out, n, total)
+
+
+# ---------------------------------------------------------------------------
+# Columns (non-last axis): a chunk of w columns of one (n, inner) slab.  x, dy,
+# mask, out point at the chunk's first column in row 0; element (j, i) is at
+# [j * stride + i].  Per-column state lives in float64 scratch of length w:
+# col_max, col_sum, col_comp (Kahan compensation), and col_found.  The inner
+# loops run along i, the contiguous axis, and vectorize.
+
+
+cdef inline void cols_max(const floating* x, const mask_t* mask, Py_ssize_t n,
+                          Py_ssize_t stride, Py_ssize_t w, double* col_max,
+                          mask_t* col_found) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef const floating* xr
+    cdef const mask_t* mr
+    cdef double v
+    for i in range(w):
+        col_max[i] = -INFINITY
+    if mask == NULL:
+        memset(col_found, 1, w)
+        for j in range(n):
+            xr = x + j * stride
+            for i in range(w):
+                col_max[i] = xr[i] if xr[i] > col_max[i] else col_max[i]
+    else:
+        memset(col_found, 0, w)
+        for j in range(n):
+            xr = x + j * stride
+            mr = mask + j * stride
+            for i in range(w):
+                v = xr[i] if mr[i] else -INFINITY
+                col_max[i] = v if v > col_max[i] else col_max[i]
+                col_found[i] |= mr[i]
+
+
+cdef inline void cols_sum_exp(const floating* x, const mask_t* mask, floating* out,
+                              Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
+                              const double* col_max, double* col_sum,
+                              double* col_comp) noexcept nogil:
+    """Column sums of exp(x - col_max); stores the exps in out unless out is NULL."""
+    cdef Py_ssize_t i, j
+    cdef const floating* xr
+    cdef const mask_t* mr
+    cdef floating* orow
+    cdef double e
+    for i in range(w):
+        col_sum[i] = 0.0
+        col_comp[i] = 0.0
+    for j in range(n):
+        xr = x + j * stride
+        mr = NULL if mask == NULL else mask + j * stride
+        if mask == NULL and out != NULL:
+            orow = out + j * stride
+            for i in range(w):
+                e = exp_shifted(xr[i], col_max[i])
+                orow[i] = <floating>e
+                add_to(&col_sum[i], &col_comp[i], e, floating is double)
+        elif mask == NULL:
+            for i in range(w):
+                add_to(&col_sum[i], &col_comp[i], exp_shifted(xr[i], col_max[i]), floating is double)
+        else:
+            orow = NULL if out == NULL else out + j * stride
+            for i in range(w):
+                e = exp_shifted(xr[i], col_max[i]) if mr[i] else 0.0
+                if orow != NULL:
+                    orow[i] = <floating>e
+                add_to(&col_sum[i], &col_comp[i], e, floating is double)
+    for i in range(w):
+        col_sum[i] -= col_comp[i]
+
+
+cdef inline void cols_sum_dy(const floating* y, const floating* dy, bint times_y, Py_ssize_t n,
+                             Py_ssize_t stride, Py_ssize_t w, double* col_sum,
+                             double* col_comp) noexcept nogil:
+    """Column sums of dy * y (times_y) or of dy."""
+    cdef Py_ssize_t i, j
+    cdef const floating* yr
+    cdef const floating* dyr
+    for i in range(w):
+        col_sum[i] = 0.0
+        col_comp[i] = 0.0
+    for j in range(n):
+        yr = y + j * stride
+        dyr = dy + j * stride
+        if times_y:
+            for i in range(w):
+                add_to(&col_sum[i], &col_comp[i], <double>dyr[i] * yr[i], floating is double)
+        else:
+            for i in range(w):
+                add_to(&col_sum[i], &col_comp[i], dyr[i], floating is double)
+    for i in range(w):
+        col_sum[i] -= col_comp[i]
+
+
+cdef inline void cols_softmax(const floating* x, const mask_t* mask, floating* out,
+                              Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w, double* col_max,
+                              double* col_sum, double* col_comp,
+                              mask_t* col_found) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef floating* orow
+    cdef const mask_t* mr
+    cols_max(x, mask, n, stride, w, col_max, col_found)
+    cols_sum_exp(x, mask, out, n, stride, w, col_max, col_sum, col_comp)
+    for i in range(w):
+        col_sum[i] = 1.0 / col_sum[i]
+    for j in range(n):
+        orow = out + j * stride
+        if mask == NULL:
+            for i in range(w):
+                orow[i] = <floating>(orow[i] * col_sum[i])
+        else:
+            mr = mask + j * stride
+            for i in range(w):
+                orow[i] = <floating>(orow[i] * col_sum[i]) if mr[i] and col_found[i] else 0.0
+
+
+cdef inline void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
+                                  Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
+                                  double* col_max, double* col_sum, double* col_comp,
+                                  mask_t* col_found) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef floating* orow
+    cdef const floating* xr
+    cdef const mask_t* mr
+    cols_max(x, mask, n, stride, w, col_max, col_found)
+    cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp)
+    for i in range(w):
+        col_sum[i] = log(col_sum[i])
+    for j in range(n):
+        xr = x + j * stride
+        orow = out + j * stride
+        if mask == NULL:
+            for i in range(w):
+                orow[i] = log_softmax_value(xr[i], col_max[i], col_sum[i])
+        else:
+            mr = mask + j * stride
+            for i in range(w):
+                orow[i] = (log_softmax_value(xr[i], col_max[i], col_sum[i])
+                           if mr[i] and col_found[i] else -INFINITY)
+
+
+cdef inline void cols_logsumexp(const floating* x, const mask_t* mask, floating* out,
+                                Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w, double* col_max,
+                                double* col_sum, double* col_comp,
+                                mask_t* col_found) noexcept nogil:
+    """out[i] = logsumexp of column i (out is the chunk's first result)."""
+    cdef Py_ssize_t i, j
+    cdef double m
+    cdef bint has_nan
+    cols_max(x, mask, n, stride, w, col_max, col_found)
+    cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp)
+    for i in range(w):
+        m = col_max[i]
+        if not col_found[i]:
+            out[i] = -INFINITY
+        elif m - m == 0.0:
+            out[i] = <floating>(m + log(col_sum[i]))
+        else:
+            # Rare: +-inf max; scan the column for NaN, which beats +inf and -inf.
+            has_nan = False
+            for j in range(n):
+                if x[j * stride + i] != x[j * stride + i] and (mask == NULL or mask[j * stride + i]):
+                    has_nan = True
+            out[i] = <floating>(NAN if has_nan else m)
+
+
+cdef inline void cols_softmax_backward(const floating* y, const floating* dy, floating* out,
+                                       Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
+                                       double* col_sum, double* col_comp) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef const floating* yr
+    cdef const floating* dyr
+    cdef floating* orow
+    cols_sum_dy(y, dy, True, n, stride, w, col_sum, col_comp)
+    for j in range(n):
+        yr = y + j * stride
+        dyr = dy + j * stride
+        orow = out + j * stride
+        for i in range(w):
+            orow[i] = <floating>(yr[i] * (dyr[i] - col_sum[i]))
+
+
+cdef inline void cols_log_softmax_backward(const floating* y, const floating* dy, floating* out,
+                                           Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
+                                           double* col_sum, double* col_comp) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef const floating* yr
+    cdef const floating* dyr
+    cdef floating* orow
+    cols_sum_dy(y, dy, False, n, stride, w, col_sum, col_comp)
+    for j in range(n):
+        yr = y + j * stride
+        dyr = dy + j * stride
+        orow = out + j * stride
+        for i in range(w):
+            orow[i] = <floating>(dyr[i] - exp_of(yr[i]) * col_sum[i])
+
+
+cdef inline Py_ssize_t column_chunk(Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize) noexcept nogil:
+    """Columns per task: n x chunk elements fill about COLUMN_CHUNK_BYTES, a
+    multiple of 16 columns (one or more cache lines) between 16 and 1024."""
+    cdef Py_ssize_t chunk = COLUMN_CHUNK_BYTES // (n * itemsize)
+    chunk = chunk - chunk % 16
+    if chunk < 16:
+        chunk = 16
+    if chunk > 1024:
+        chunk = 1024
+    return inner if inner < chunk else chunk
+
+
+cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
+              Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nthreads) except -1 nogil:
+    """Chunks of columns spread over threads; per-thread scratch."""
+    cdef Py_ssize_t chunk = column_chunk(n, inner, sizeof(floating))
+    cdef Py_ssize_t chunks = (inner + chunk - 1) // chunk
+    cdef Py_ssize_t t, o, i0, w, base
+    cdef double* scratch
+    cdef mask_t* col_found
+    cdef int nt = threads_for(outer * n * inner, nthreads)
+    with parallel(num_threads=nt):
+        scratch = <double*>malloc(3 * chunk * sizeof(double))
+        col_found = <mask_t*>malloc(chunk)
+        if scratch == NULL or col_found == NULL:
+            free(scratch)
+            free(col_found)
+            with gil:
+                raise MemoryError()
+        for t in prange(outer * chunks, schedule='static'):
+            o = t // chunks
+            i0 = (t % chunks) * chunk
+            w = chunk if inner - i0 > chunk else inner - i0
+            base = o * n * inner + i0
+            if op == SOFTMAX:
+                cols_softmax(x + base, NULL if mask == NULL else mask + base, out + base, n,
+                             inner, w, scratch, scratch + chunk, scratch + 2 * chunk, col_found)
+            elif op == LOG_SOFTMAX:
+                cols_log_softmax(x + base, NULL if mask == NULL else mask + base, out + base, n,
+                                 inner, w, scratch, scratch + chunk, scratch + 2 * chunk,
+                                 col_found)
+            elif op == LOGSUMEXP:
+                cols_logsumexp(x + base, NULL if mask == NULL else mask + base,
+                               out + o * inner + i0, n, inner, w, scratch, scratch + chunk,
+                               scratch + 2 * chunk, col_found)
+            elif op == SOFTMAX_BACKWARD:
+                cols_softmax_backward(x + base, dy + base, out + base, n, inner, w,
+                                      scratch + chunk, scratch + 2 * chunk)
+            else:
+                cols_log_softmax_backward(x + base, dy + base, out + base, n, inner, w,
+                                          scratch + chunk, scratch + 2 * chunk)
+        free(scratch)
+        free(col_found)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Dispatch of a row function over an (outer, n, inner) block.
+
+
+cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t* mask,
+                     floating* out, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner,
+                     int nthreads) except -1 nogil:
+    cdef int nt
+    cdef Py_ssize_t parts
+    if inner > 1:
+        return cols(op, x, dy, mask, out, outer, n, inner, nthreads)
+    nt = threads_for(outer * n, nthreads)
+    if nt > 1 and outer < 4 * nt and n >= min_work_per_thread:
+        # Few long rows: whole rows would leave threads idle (or unevenly
+        # loaded); split each row into one piece per thread (as many pieces
+        # as threads keeps every task the same size).
+        parts = nt
+        return rows_split(op, x, dy, mask, out, outer, n, nt, parts)
+    rows(op, x, dy, mask, out, outer, n, nthreads)
+    return 0
+
+
+cdef inline int check_shape(const Py_ssize_t* a, const Py_ssize_t* b, int ndim) except -1:
+    # Not validation (the front door does that): only what memory safety needs.
+    cdef int k
+    for k in range(ndim):
+        if a[k] != b[k]:
+            raise ValueError("fastsoft._cython: kernel blocks of different shapes")
+    return 0
+
+
+def _rowwise(Op op, const floating[:, :, ::1] x, const floating[:, :, ::1] dy,
+             const mask_t[:, :, ::1] mask, floating[:, :, ::1] out, int nthreads):
+    cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
+    cdef Py_ssize_t size = outer * n * inner
+    cdef Py_ssize_t out_size = out.shape[0] * out.shape[1] * out.shape[2]
+    cdef Py_ssize_t reduced[3]
+    if op == LOGSUMEXP:
+        reduced[0], reduced[1], reduced[2] = outer, 1, inner
+        check_shape(reduced, out.shape, 3)
+    else:
+        check_shape(x.shape, out.shape, 3)
+    if dy is not None:
+        check_shape(x.shape, dy.shape, 3)
+    if mask is not None:
+        check_shape(x.shape, mask.shape, 3)
+    if size == 0 or out_size == 0:
+        return
+    with nogil:
+        run_rowwise(op, &x[0, 0, 0], NULL if dy is None else &dy[0, 0, 0],
+                    NULL if mask is None else &mask[0, 0, 0], &out[0, 0, 0],
+                    outer, n, inner, max(nthreads, 1))
+
+
+# ---------------------------------------------------------------------------
+# Element-wise functions on 1-D blocks, ELEMENT_BLOCK elements per task.
+
+
+cdef inline void sigmoid_block(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double v, e
+    for i in range(n):
+        v = x[i]
+        # Split on the sign: exp(-|x|) never overflows, and for x < 0 the
+        # result e / (1 + e) keeps full relative precision (no 1 - tiny).
+        e = exp_nonpositive(<floating>-fabs(v))
+        out[i] = <floating>((1.0 if v >= 0.0 else e) / (1.0 + e))
+
+
+cdef inline void log_sigmoid_block(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double v
+    for i in range(n):
+        v = x[i]
+        # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); NaN propagates via exp.
+        out[i] = <floating>((v if v < 0.0 else 0.0) - fs_log1p_unit(exp_nonpositive(<floating>-fabs(v))))
+
+
+cdef inline void sigmoid_backward_block(const floating* y, const floating* dy, floating* out,
+                                        Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double v
+    for i in range(n):
+        v = y[i]
+        out[i] = <floating>(dy[i] * v * (1.0 - v))
+
+
+ctypedef enum ElementOp:
+    SIGMOID
+    LOG_SIGMOID
+    SIGMOID_BACKWARD
+
+
+cdef void elementwise(ElementOp op, const floating* x, const floating* dy, floating* out,
+                      Py_ssize_t size, int nthreads) noexcept nogil:
+    cdef Py_ssize_t b, i0, w
+    cdef Py_ssize_t blocks = (size + ELEMENT_BLOCK - 1) // ELEMENT_BLOCK
+    cdef int nt = threads_for(size, nthreads)
+    for b in prange(blocks, schedule='static', num_threads=nt):
+        i0 = b * ELEMENT_BLOCK
+        w = ELEMENT_BLOCK if size - i0 > ELEMENT_BLOCK else size - i0
+        if op == SIGMOID:
+            sigmoid_block(x + i0, out + i0, w)
+        elif op == LOG_SIGMOID:
+            log_sigmoid_block(x + i0, out + i0, w)
+        else:
+            sigmoid_backward_block(x + i0, dy + i0, out + i0, w)
+
+
+def _elementwise(ElementOp op, const floating[::1] x, const floating[::1] dy,
+                 floating[::1] out, int nthreads):
+    cdef Py_ssize_t size = x.shape[0]
+    check_shape(x.shape, out.shape, 1)
+    if dy is not None:
+        check_shape(x.shape, dy.shape, 1)
+    if size == 0:
+        return
+    with nogil:
+        elementwise(op, &x[0], NULL if dy is None else &dy[0], &out[0], size, max(nthreads, 1))
+
+
+# ---------------------------------------------------------------------------
+# The backend interface (see fastsoft/_cython/__init__.py, which views the
+# boolean mask as uint8 before calling these).
+
+
+def softmax(x, mask, out, int nthreads):
+    _rowwise(SOFTMAX, x, None, mask, out, nthreads)
+
+
+def log_softmax(x, mask, out, int nthreads):
+    _rowwise(LOG_SOFTMAX, x, None, mask, out, nthreads)
+
+
+def logsumexp(x, mask, out, int nthreads):
+    _rowwise(LOGSUMEXP, x, None, mask, out.reshape(out.shape[0], 1, out.shape[1]), nthreads)
+
+
+def softmax_backward(y, dy, out, int nthreads):
+    _rowwise(SOFTMAX_BACKWARD, y, dy, None, out, nthreads)
+
+
+def log_softmax_backward(y, dy, out, int nthreads):
+    _rowwise(LOG_SOFTMAX_BACKWARD, y, dy, None, out, nthreads)
+
+
+def sigmoid(x, out, int nthreads):
+    _elementwise(SIGMOID, x, None, out, nthreads)
+
+
+def log_sigmoid(x, out, int nthreads):
+    _elementwise(LOG_SIGMOID, x, None, out, nthreads)
+
+
+def sigmoid_backward(y, dy, out, int nthreads):
+    _elementwise(SIGMOID_BACKWARD, y, dy, out, nthreads)
+
+
+# ---------------------------------------------------------------------------
+# Build and CPU facts, for fastsoft._cython.build_info().
+
+
+def set_min_work_per_thread(Py_ssize_t elements):
+    """Set the fewest elements per thread (default 2**15); returns the old value."""
+    global min_work_per_thread
+    previous = min_work_per_thread
+    min_work_per_thread = max(elements, 1)
+    return previous
+
+
+def openmp_enabled():
+    """Whether this module was compiled with OpenMP."""
+    return bool(fs_openmp_enabled())
+
+
+def max_threads():
+    """OpenMP's thread limit (omp_get_max_threads), 1 without OpenMP."""
+    return fs_omp_max_threads()
+
+
+def compiled_isa():
+    """The instruction-set extensions the compiler targeted for this module."""
+    return fs_compiled_isa().decode()
+
+
+def cpu_features():
+    """The CPU's SIMD features as a set of names (cpuid through
+    __builtin_cpu_supports), or None where this build cannot detect them."""
+    if not fs_cpu_detection():
+        return None
+    cdef int f = fs_cpu_features()
+    names = ("avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl")
+    return frozenset(name for bit, name in enumerate(names) if f & (1 << bit))

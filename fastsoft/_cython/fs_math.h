@@ -1,0 +1,318 @@
+/* Vectorizable exp (and friends) for fastsoft's Cython kernels.
+ *
+ * Why: gcc turns a loop of exp()/expf() into SIMD calls to glibc's libmvec
+ * only under -ffast-math, whose -ffinite-math-only breaks the -inf (masked or
+ * underflowing) and NaN semantics fastsoft promises.  These functions are
+ * plain branch-free C (selects instead of branches, integer bit tricks
+ * instead of libm calls), so that once inlined into a loop the compiler's
+ * auto-vectorizer turns them into SSE2 / AVX2+FMA / AVX-512 code, whichever
+ * the translation unit is compiled for.  No -ffast-math is needed; they stay
+ * correct under -ffp-contract=fast (FMA) and -fno-trapping-math.
+ *
+ * The method (Cody & Waite range reduction, as in fdlibm's e_exp.c, Cephes,
+ * Sleef and oneDNN):
+ *     exp(x) = 2^k * exp(r),  k = round(x / ln 2),  r = x - k ln 2, |r| <= ln2 / 2
+ * with k ln 2 subtracted in two pieces (ln2_hi has 32 significant bits, so
+ * k * ln2_hi is exact for |k| < 2^21 even without FMA), exp(r) from a
+ * polynomial, and 2^k built directly in the exponent bits.
+ *
+ * Polynomials: exp(r) = 1 + r + r^2 q(r) with q a near-minimax (Chebyshev
+ * economized, mpmath chebyfit at 50 digits) fit of (exp(r) - 1 - r) / r^2 on
+ * [-ln2/2, ln2/2].  Writing it as 1 + (r + r^2 q) makes the last addition the
+ * only rounding that matters.  Approximation error, measured at 4000 points
+ * in mpmath with the coefficients as rounded to double:
+ *     fs_exp      q of degree 9 (exp degree 11): 2^-55.8 relative
+ *     fs_exp_f32  q of degree 5 (exp degree 7):  2^-32.1 relative
+ *
+ * Measured accuracy (check_fs_math.c beside this file: 2.5e7 random
+ * arguments over the whole range and sub-ranges, plus the edges, against
+ * glibc 2.36's exp and against 80-bit long double expl; the same with the
+ * baseline x86-64, AVX2+FMA and AVX-512 flags):
+ *     fs_exp      max 0.76 ulp where the result is normal, 0.80 ulp in the
+ *                 subnormal range (two roundings meet near 2^-1022); never
+ *                 more than 1 ulp from glibc, equal to it for 98% of
+ *                 arguments; every edge case (+-inf, NaN, +-0, overflow and
+ *                 underflow thresholds) equal to glibc.
+ *     fs_exp_f32  max 0.0027 float32 ulp before the final rounding to float32.
+ *     fs_expf_diff   max 0.79 float32 ulp for exp(v - m), float32 v <= m
+ *                 (near the subnormal threshold; 1.3e7 pairs, m up to 1e4).
+ *     fs_log1p_unit  max 0.88 ulp (0.78 with FMA) against long double log1pl
+ *                 on [0, 1], never more than 1 ulp from glibc's log1p.
+ */
+#ifndef FASTSOFT_FS_MATH_H
+#define FASTSOFT_FS_MATH_H
+
+#include <stdint.h>
+#include <math.h>
+#include <string.h>
+
+#if defined(_MSC_VER)
+#define FS_INLINE static __forceinline
+#else
+#define FS_INLINE static inline __attribute__((always_inline))
+#endif
+
+/* Adding 1.5 * 2^52 rounds a double of magnitude < 2^51 to an integer (in
+ * the current rounding mode, round-to-nearest-even) and leaves that integer
+ * in the low bits of the significand. */
+#define FS_SHIFTER 0x1.8p52
+#define FS_LOG2E 0x1.71547652b82fep0          /* 1 / ln 2 */
+#define FS_LN2_HI 0x1.62e42fee00000p-1        /* fdlibm e_exp.c ln2HI[0] */
+#define FS_LN2_LO 0x1.a39ef35793c76p-33       /* fdlibm e_exp.c ln2LO[0] */
+
+FS_INLINE uint64_t fs_bits(double x) { uint64_t u; memcpy(&u, &x, sizeof u); return u; }
+FS_INLINE double fs_from_bits(uint64_t u) { double x; memcpy(&x, &u, sizeof x); return x; }
+
+/* 2^k for an integer-valued double k in [-1022, 1023], built in the exponent
+ * field.  (k + FS_SHIFTER) holds k in its low bits; only the low 12 bits of
+ * k + 1023 survive the shift, and they are the biased exponent. */
+FS_INLINE double fs_pow2i(double k)
+{
+    return fs_from_bits((fs_bits(k + FS_SHIFTER) + 1023) << 52);
+}
+
+/* k = round(x / ln 2) (as a double) and r = x - k ln 2, for |x| < 2^40.
+ * *r_err receives the rounding error of r (r + r_err is x - k ln 2 to about
+ * 2^-100 absolute), which fs_exp folds back in. */
+FS_INLINE double fs_exp_reduce(double x, double *r, double *r_err)
+{
+    double k = (x * FS_LOG2E + FS_SHIFTER) - FS_SHIFTER;
+    double t = x - k * FS_LN2_HI;            /* exact */
+    double k_lo = k * FS_LN2_LO;
+    *r = t - k_lo;
+    *r_err = (t - *r) - k_lo;                /* t - r is exact (Sterbenz) */
+    return k;
+}
+
+/* exp(x) in double, for float64 data.
+ *
+ * Every double x: exp(x) to within 1 ulp (nearly always correctly rounded),
+ * subnormal results rounded once, 0 below -745.14, +inf above 709.79,
+ * exp(-inf) = 0, exp(+inf) = +inf, exp(NaN) = NaN.
+ * Max error 0.76 ulp (0.80 for subnormal results), see the top of this file.
+ */
+FS_INLINE double fs_exp(double x)
+{
+    double r, r_err;
+    double k = fs_exp_reduce(x, &r, &r_err);
+    double q = 0x1.af389ecfc4b9cp-26;
+    q = q * r + 0x1.28917c89a43a7p-22;
+    q = q * r + 0x1.71de0db2f6b19p-19;
+    q = q * r + 0x1.a019b9149a41cp-16;
+    q = q * r + 0x1.a01a01a7c2efep-13;
+    q = q * r + 0x1.6c16c17889ef1p-10;
+    q = q * r + 0x1.11111111109b5p-7;
+    q = q * r + 0x1.5555555553d68p-5;
+    q = q * r + 0x1.5555555555556p-3;
+    q = q * r + 0x1.0000000000001p-1;
+    /* 1 + r exactly as hi + lo (Fast2Sum, |r| < 1), so that the only
+     * rounding of size 0.5 ulp is the final addition. */
+    double hi = 1.0 + r;
+    double lo = (1.0 - hi) + r;
+    double p = hi + ((lo + r_err) + (r * r) * q);
+    /* 2^k as two factors 2^k1 * 2^k2, each a normal double for k in
+     * [-1077, 1025]: a subnormal result is rounded only by the last multiply,
+     * and 709.44 < x < 709.79 (k = 1024) does not overflow the exponent. */
+    double k1 = (k * 0.5 + FS_SHIFTER) - FS_SHIFTER;
+    double k2 = k - k1;
+    double e = (p * fs_pow2i(k1)) * fs_pow2i(k2);
+    /* Outside [-746, 710] exp(x) is 0 or +inf in double, and k above does not
+     * fit the exponent bits: replace the garbage at the end.  (Clamping x
+     * first instead makes gcc blend every later step.)  Comparisons are
+     * false for NaN, which makes every step NaN. */
+    e = x < -746.0 ? 0.0 : e;
+    return x > 710.0 ? INFINITY : e;
+}
+
+/* exp(x) in double, for float32 data (whose results are rounded to float32).
+ *
+ * Relative error below 2^-32 (1/256 of a float32 ulp) wherever
+ * exp(x) >= 2^-1021 (x >= -708.0); results smaller than 2^-1021.5 are
+ * flushed to 0 (far below anything a float32 result can show, even after
+ * multiplying by a float32-range factor), +inf above 709.79, NaN for NaN.
+ * A degree-7 polynomial and a single scale factor make it cheaper than fs_exp.
+ */
+FS_INLINE double fs_exp_f32(double x)
+{
+    double r, r_err;
+    double k = fs_exp_reduce(x, &r, &r_err);  /* r_err is below what float32 can see */
+    double q = 0x1.a124e3f154d32p-13;
+    q = q * r + 0x1.6d431504c53d3p-10;
+    q = q * r + 0x1.1110e0f726534p-7;
+    q = q * r + 0x1.5554e9114ecf9p-5;
+    q = q * r + 0x1.5555555a78232p-3;
+    q = q * r + 0x1.0000000b8f62bp-1;
+    double p = 1.0 + (r + (r * r) * q);
+    /* 2p * 2^(k-1): k - 1 <= 1023 keeps k = 1024 (x near 709.7) finite.
+     * Below -708.3 (k <= -1022: a zero or wrapped exponent field) the result
+     * is 0, above 710 +inf, selected at the end as in fs_exp. */
+    double e = (p + p) * fs_pow2i(k - 1.0);
+    e = x < -708.3 ? 0.0 : e;
+    return x > 710.0 ? INFINITY : e;
+}
+
+/* ---- float32 lanes: twice the elements per vector of the double versions. */
+
+#define FS_SHIFTER_F 0x1.8p23f
+#define FS_LOG2E_F 0x1.715476p0f
+#define FS_LN2_HI_F 0x1.63p-1f            /* Cephes expf C1: 9 bits, k * C1 exact */
+#define FS_LN2_LO_F -0x1.bd0106p-13f      /* ln 2 - C1 */
+
+FS_INLINE uint32_t fs_bits_f(float x) { uint32_t u; memcpy(&u, &x, sizeof u); return u; }
+FS_INLINE float fs_from_bits_f(uint32_t u) { float x; memcpy(&x, &u, sizeof x); return x; }
+
+/* 2^k for an integer-valued float k in [-126, 127]. */
+FS_INLINE float fs_pow2i_f(float k)
+{
+    return fs_from_bits_f((fs_bits_f(k + FS_SHIFTER_F) + 127u) << 23);
+}
+
+/* exp(d + d_lo) in float32, where d_lo is a correction far below ulp(d)
+ * (the rounding error of d = x - m).  Subnormal results are rounded once;
+ * 0 below -103.98, +inf above 88.73, NaN for NaN.  Polynomial: q of degree 4
+ * (exp degree 6), near-minimax as fs_exp's, approximation error 2^-26.6.
+ * Max error 0.79 float32 ulp (check_fs_math.c, see the top of this file). */
+FS_INLINE float fs_expf_corrected(float d, float d_lo)
+{
+    float k = (d * FS_LOG2E_F + FS_SHIFTER_F) - FS_SHIFTER_F;
+    float t = d - k * FS_LN2_HI_F;           /* exact */
+    float small = d_lo - k * FS_LN2_LO_F;    /* |small| < 0.04: its rounding is negligible */
+    float r = t + small;
+    float r_err = (t - r) + small;           /* Fast2Sum: the rounding error of r */
+    float q = 0x1.6d10fcp-10f;
+    q = q * r + 0x1.120b62p-7f;
+    q = q * r + 0x1.55551ap-5f;
+    q = q * r + 0x1.5554dep-3f;
+    q = q * r + 0x1.0p-1f;
+    float hi = 1.0f + r;                     /* 1 + r = hi + lo exactly */
+    float lo = (1.0f - hi) + r;
+    float p = hi + ((lo + r_err) + (r * r) * q);
+    /* 2^k as two normal factors for k in [-150, 129]. */
+    float k1 = (k * 0.5f + FS_SHIFTER_F) - FS_SHIFTER_F;
+    float k2 = k - k1;
+    float e = (p * fs_pow2i_f(k1)) * fs_pow2i_f(k2);
+    /* Out of range the steps above compute garbage (k does not fit the
+     * exponent bits, and a huge d has a huge d_lo); replace it at the end.
+     * (Clamping d first instead makes gcc blend every later step.) */
+    e = d < -104.0f ? 0.0f : e;
+    return d > 89.0f ? INFINITY : e;
+}
+
+FS_INLINE float fs_expf(float x) { return fs_expf_corrected(x, 0.0f); }
+
+/* exp(v - m) in float32 with v - m split exactly (TwoSum): a rounded
+ * difference d would cost |d| * 2^-24 of relative error (43 eps at d = -87). */
+FS_INLINE float fs_expf_diff(float v, float m)
+{
+    float hi = v - m;
+    float v_part = hi + m;
+    float m_part = hi - v_part;
+    float err = (v - v_part) - (m + m_part);
+    /* err is NaN when hi is not finite; the final selects of
+     * fs_expf_corrected (0 below -104, +inf above 89) or a NaN hi cover it. */
+    return fs_expf_corrected(hi, err);
+}
+
+/* v - m split exactly as hi + lo (Knuth's TwoSum); lo is 0 when hi is not
+ * finite (then lo would be NaN).  No multiplications, so FMA contraction
+ * cannot disturb it; it relies on IEEE order of evaluation (no
+ * -fassociative-math, which would simplify lo to 0). */
+FS_INLINE double fs_two_diff(double v, double m, double *lo)
+{
+    double hi = v - m;
+    double v_part = hi + m;
+    double m_part = hi - v_part;
+    double err = (v - v_part) - (m + m_part);
+    /* err - err is 0 for finite err and NaN otherwise. */
+    *lo = (err - err == 0.0) ? err : 0.0;
+    return hi;
+}
+
+/* exp(v - m) without the rounding error of v - m: a rounded difference d
+ * costs |d| * eps / 2 of relative error in exp(d) (up to 350 eps for d
+ * near -700), so use exp(hi) * (1 + lo) = exp(hi + lo) to first order. */
+FS_INLINE double fs_exp_diff(double v, double m)
+{
+    double lo;
+    double e = fs_exp(fs_two_diff(v, m, &lo));
+    return e + e * lo;
+}
+
+/* Kahan-compensated summation step: total += v, comp tracks the lost low
+ * part.  Exact IEEE order required (no -fassociative-math).  Once the total
+ * is infinite the compensation (inf - inf) would be NaN and turn a sum of
+ * +inf into NaN; it is reset to 0 instead, so non-finite sums come out as
+ * plain summation gives them (+inf, -inf, or NaN for inf - inf and NaN). */
+FS_INLINE void fs_kahan_add(double *total, double *comp, double v)
+{
+    double y = v - *comp;
+    double t = *total + y;
+    double c = (t - *total) - y;
+    *comp = (c - c == 0.0) ? c : 0.0;
+    *total = t;
+}
+
+/* a + b as s + err exactly (Knuth's TwoSum, any magnitudes). */
+FS_INLINE double fs_two_sum(double a, double b, double *err)
+{
+    double s = a + b;
+    double b_part = s - a;
+    double a_part = s - b_part;
+    *err = (a - a_part) + (b - b_part);
+    return s;
+}
+
+/* The total of 8 Kahan-compensated lanes (lane l holds s[l] - c[l]).  A
+ * pairwise tree of TwoSums: short, independent dependency chains, so that a
+ * short row does not pay for a 16-step sequential combine, and the combine
+ * adds no error beyond a few units of 2^-106 (for non-cancelling sums). */
+#define FS_LANES 8
+FS_INLINE double fs_lanes_total(const double *s, const double *c)
+{
+    double e0, e1, e2, e3, e4, e5, e6;
+    double a0 = fs_two_sum(s[0], s[1], &e0);
+    double a1 = fs_two_sum(s[2], s[3], &e1);
+    double a2 = fs_two_sum(s[4], s[5], &e2);
+    double a3 = fs_two_sum(s[6], s[7], &e3);
+    double b0 = fs_two_sum(a0, a1, &e4);
+    double b1 = fs_two_sum(a2, a3, &e5);
+    double t = fs_two_sum(b0, b1, &e6);
+    double errs = ((e0 + e1) + (e2 + e3)) + ((e4 + e5) + e6);
+    double comps = ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
+    /* A non-finite total (an inf or NaN term, or overflow) is the plain sum's:
+     * the error terms would be NaN. */
+    return (t - t == 0.0) ? t + (errs - comps) : t;
+}
+
+/* log(1 + e) for 0 <= e <= 1 (NaN gives NaN), vectorizable: the method of
+ * fdlibm's s_log1p.c / e_log.c with its coefficients Lg1..Lg7 (minimax for
+ * log(1+f) = 2 atanh(s) on |s| <= 0.1716, error < 2^-58.45 per fdlibm).
+ *     1 + e = u + y        u = fl(1 + e) in [1, 2], y = e - (u - 1) exact
+ *     u = 2^k (1 + f)      k in {0, 1}, f in [-0.293, 0.414] exact
+ *     log(1 + e) = k ln2 + log(1 + f) + y / u
+ * The two divisions, s = f / (2 + f) and y / u, share one reciprocal.
+ * Used for log_sigmoid = min(x, 0) - log1p(exp(-|x|)).  Max error 0.88 ulp
+ * (see the top of this file). */
+FS_INLINE double fs_log1p_unit(double e)
+{
+    double u = 1.0 + e;
+    double y = e - (u - 1.0);                 /* Fast2Sum: 1 >= e */
+    int big = u > 0x1.6a09e667f3bcdp0;       /* sqrt(2) */
+    double k = big ? 1.0 : 0.0;
+    double m = big ? 0.5 * u : u;
+    double f = m - 1.0;                       /* exact (Sterbenz) */
+    double d = 2.0 + f;
+    double inv = 1.0 / (d * u);
+    double s = (f * u) * inv;                 /* f / (2 + f) */
+    double y_u = (y * d) * inv;               /* y / u */
+    double z = s * s;
+    double w = z * z;
+    double t1 = w * (0x1.999999997fa04p-2 + w * (0x1.c71c51d8e78afp-3 + w * 0x1.39a09d078c69fp-3));
+    double t2 = z * (0x1.5555555555593p-1 + w * (0x1.2492494229359p-2 +
+                     w * (0x1.7466496cb03dep-3 + w * 0x1.2f112df3e5244p-3)));
+    double r = t2 + t1;
+    double hfsq = 0.5 * f * f;
+    return k * FS_LN2_HI - ((hfsq - (s * (hfsq + r) + (k * FS_LN2_LO + y_u))) - f);
+}
+
+#endif /* FASTSOFT_FS_MATH_H */
