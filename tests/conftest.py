@@ -33,16 +33,55 @@ from tests.util import seed_of  # noqa: E402
 # The CUDA backend takes device arrays and is tested on its own.
 CPU_BACKENDS = tuple(name for name in fastsoft.backends() if name != "cuda")
 
+
+def _backend_params():
+    """(backend, SIMD variant, parallel) for every kernel build this CPU can run.
+
+    The Cython backend runs once per SIMD variant, and its best variant once
+    more with every array split across threads ("parallel": rows split, the
+    two-level reductions), which small test arrays otherwise never reach.
+    """
+    params = []
+    for name in CPU_BACKENDS:
+        if name != "cython":
+            params.append(pytest.param((name, None, False), id=name))
+            continue
+        from fastsoft import _cython
+
+        variants = _cython.simd_variants()
+        for variant in variants:
+            params.append(pytest.param((name, variant, False), id=f"cython-{variant}"))
+        params.append(pytest.param((name, variants[0], True), id=f"cython-{variants[0]}-parallel"))
+    return params
+
 # The first call of each kernel compiles it (or loads it from Numba's cache):
 # no deadline.  Moderate example counts keep the suite fast.
 settings.register_profile("fastsoft", max_examples=60, deadline=None)
 settings.load_profile("fastsoft")
 
 
-@pytest.fixture(scope="session", params=CPU_BACKENDS)
+@pytest.fixture(scope="session", params=_backend_params())
 def backend(request):
-    """A CPU backend name, passed explicitly as ``backend=`` by the tests."""
-    return request.param
+    """A CPU backend name, passed explicitly as ``backend=`` by the tests.
+
+    For the Cython backend the fixture also selects the SIMD variant (and, for
+    the "-parallel" id, one element per thread as the parallel threshold)
+    while the tests that use it run.
+    """
+    name, variant, parallel = request.param
+    if name != "cython":
+        yield name
+        return
+    from fastsoft import _cython
+
+    previous_variant = _cython.set_simd(variant)
+    previous_work = _cython.set_min_work_per_thread(1) if parallel else None
+    try:
+        yield name
+    finally:
+        _cython.set_simd(previous_variant)
+        if previous_work is not None:
+            _cython.set_min_work_per_thread(previous_work)
 
 
 @pytest.fixture

@@ -45,15 +45,6 @@ RELATIVE = {"softmax": (4, 4), "sigmoid": (4, 4)}
 ABSOLUTE = {"log_softmax": (2, 4), "logsumexp": (2, 4), "log_sigmoid": (2, 4)}
 
 
-def _cpu_backends():
-    return [b for b in fastsoft.backends() if b != "cuda"]
-
-
-@pytest.fixture(params=_cpu_backends())
-def backend(request):
-    return request.param
-
-
 def _logits(shape, dtype, scale, seed):
     rng = np.random.default_rng(seed)
     return (rng.standard_normal(shape) * scale).astype(dtype)
