@@ -18,6 +18,10 @@ all (no compiler), the install still succeeds without it, with a warning:
 fastsoft then runs on the Numba backend.  Either way the build writes
 fastsoft/_cython/build_record.json, which ``python -m fastsoft info`` reads.
 
+Build-time environment variables: FASTSOFT_REQUIRE_OPENMP=1 (fail without
+OpenMP), FASTSOFT_DISABLE_OPENMP=1 (build serial kernels),
+FASTSOFT_BUILD_VARIANTS=baseline,avx2,... (build only these variants).
+
 Never -ffast-math: its -ffinite-math-only breaks -inf masks and NaN
 propagation.  -fno-trapping-math lets gcc if-convert (and so vectorize) the
 branch-free selects; -ffp-contract=fast allows FMA; -fno-math-errno lets libm
@@ -57,8 +61,16 @@ def _is_x86_64():
 
 def _variants(compiler_type):
     if compiler_type == "msvc" or not _is_x86_64():
-        return {"baseline": []}
-    return dict(X86_VARIANTS)
+        variants = {"baseline": []}
+    else:
+        variants = dict(X86_VARIANTS)
+    # FASTSOFT_BUILD_VARIANTS=baseline,avx2 builds only those (the baseline is
+    # always built: it is the one every CPU runs and it detects the CPU).
+    only = os.environ.get("FASTSOFT_BUILD_VARIANTS", "").strip()
+    if only:
+        keep = {name.strip() for name in only.split(",")} | {"baseline"}
+        variants = {name: flags for name, flags in variants.items() if name in keep}
+    return variants
 
 
 def _extensions():
@@ -201,6 +213,10 @@ class BuildExt(build_ext):
                 return n > 0 && omp_get_max_threads() > 0 ? 0 : 1;
             }
             """)
+        if os.environ.get("FASTSOFT_DISABLE_OPENMP", "") not in ("", "0"):
+            # A serial build: for processes that fork (GNU OpenMP is not
+            # fork-safe), and for the test of the serial build.
+            return None
         flags = ["/openmp"] if self.compiler_type == "msvc" else ["-fopenmp"]
         link = [] if self.compiler_type == "msvc" else ["-fopenmp"]
         if self._try_build(code, flags, link):

@@ -27,7 +27,8 @@ MATRIX_SHAPES = (
     ((1, 10_000_000), -1),
 )
 PEERS = ("scipy", "torch")
-IMPLEMENTATIONS = ("fastsoft",) + PEERS + (FLOOR,)
+# The Numba backend is timed too, to show the default backend is the faster one.
+IMPLEMENTATIONS = ("fastsoft", "fastsoft[numba]") + PEERS + (FLOOR,)
 REPEAT = 7
 ONE_MB = 1 << 20
 
@@ -119,6 +120,14 @@ def _targets(results):
                      value >= 1.0))
         mean = _bench.geometric_mean(v for v, _ in torch)
         rows.append(("geometric mean >= 2x faster than PyTorch", f"{mean:.2f}x", mean >= 2.0))
+    numba = [(_speedup(m, "fastsoft[numba]"), m) for m in results
+             if _speedup(m, "fastsoft[numba]") is not None]
+    if numba:
+        value, m = min(numba, key=lambda v: v[0])
+        rows.append(("default backend at least as fast as the Numba backend on every case",
+                     f"slowest case {value:.2f}x Numba's speed ({m.case.function} "
+                     f"{m.case.shape_label} {m.case.dtype}{' out=' if m.case.out else ''})",
+                     value >= 1.0))
     scipy = [_speedup(m, "scipy") for m in results if m.case.function in FORWARD]
     mean = _bench.geometric_mean(scipy)
     if mean is not None:
@@ -139,8 +148,8 @@ def _machine_lines():
 
 
 def _function_table(results, function):
-    head = ("| shape | dtype | out= | fastsoft ms | GB/s | x floor | vs SciPy | vs PyTorch |\n"
-            "|---|---|---|---:|---:|---:|---:|---:|")
+    head = ("| shape | dtype | out= | fastsoft ms | GB/s | x floor | vs SciPy | vs PyTorch "
+            "| vs Numba backend |\n|---|---|---|---:|---:|---:|---:|---:|---:|")
     lines = [head]
     for m in results:
         c = m.case
@@ -151,7 +160,7 @@ def _function_table(results, function):
         lines.append(
             f"| {c.shape_label} | {c.dtype} | {'yes' if c.out else 'no'} | {_fmt_ms(fast)} | "
             f"{gbs} | {_fmt_ratio(_fast_over_floor(m))} | {_fmt_ratio(_speedup(m, 'scipy'))} | "
-            f"{_fmt_ratio(_speedup(m, 'torch'))} |")
+            f"{_fmt_ratio(_speedup(m, 'torch'))} | {_fmt_ratio(_speedup(m, 'fastsoft[numba]'))} |")
     return "\n".join(lines)
 
 
@@ -185,7 +194,8 @@ def write_report(results, path, plot_path, elapsed, other_load):
            "(`x.copy()`, or `np.copyto` into an existing array with `out=`; 1.5x that for "
            "backward passes, which read two arrays). **vs SciPy / vs PyTorch**: the peer's time "
            "over fastsoft's (above 1: fastsoft is faster). Backward passes compare with the "
-           "NumPy expression in the SciPy column. **GB/s**: bytes read and written once over "
+           "NumPy expression in the SciPy column. **vs Numba backend**: fastsoft's Numba backend "
+           "over the default backend. **GB/s**: bytes read and written once over "
            "fastsoft's time.", "",
            "## Machine", ""] + _machine_lines()
     if other_load is not None:
