@@ -23,8 +23,9 @@ from tests.util import KINDS, check, inputs_for, seed_of
 REPO = pathlib.Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(
     not (REPO / "setup.py").exists() or "cython" not in fastsoft.backends()
-    or shutil.which(os.environ.get("CC", "cc")) is None,
-    reason="needs the source tree, the Cython backend and a C compiler",
+    or shutil.which(os.environ.get("CC", "cc")) is None
+    or importlib.util.find_spec("Cython") is None,
+    reason="needs the source tree, the Cython backend, Cython and a C compiler",
 )
 
 
@@ -33,12 +34,15 @@ def serial_kernels(tmp_path_factory):
     out = tmp_path_factory.mktemp("serial")
     env = dict(os.environ, FASTSOFT_DISABLE_OPENMP="1", FASTSOFT_BUILD_VARIANTS="baseline")
     env.pop("FASTSOFT_REQUIRE_OPENMP", None)
-    subprocess.run(
+    build = subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(out / "lib"),
          "--build-temp", str(out / "tmp")],
-        cwd=REPO, env=env, check=True, capture_output=True,
+        cwd=REPO, env=env, capture_output=True, text=True,
     )
-    (path,) = (out / "lib" / "fastsoft" / "_cython").glob("_kernels_baseline*.so")
+    built = sorted((out / "lib" / "fastsoft" / "_cython").glob("_kernels_baseline*.so"))
+    assert build.returncode == 0 and len(built) == 1, (
+        f"the serial build failed (exit {build.returncode}):\n{build.stdout}\n{build.stderr}")
+    (path,) = built
     spec = importlib.util.spec_from_file_location("fastsoft_serial._kernels_baseline", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
