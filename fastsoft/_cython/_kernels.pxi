@@ -26,7 +26,7 @@
 # simple, and not on the hot path of the benchmarks.
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY, NAN, fabs, log
+from libc.math cimport INFINITY, NAN, log
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -41,7 +41,9 @@ cdef extern from "fs_math.h" nogil:
     void fs_kahan_add(double* total, double* comp, double v)
     double fs_lanes_total(const double* s, const double* c)
     double fs_log1p_unit(double e)
+    float fs_log1p_unit_f(float e)
     float fs_expf(float x)
+    float fs_expf_nonpositive(float x)
     float fs_expf_diff(float v, float m)
     enum: FS_LANES
 
@@ -106,11 +108,19 @@ cdef inline floating exp_shifted(floating v, double shift) noexcept nogil:
         return fs_exp_diff(v, shift)
 
 
+cdef inline floating log1p_unit(floating e) noexcept nogil:
+    """log(1 + e) for 0 <= e <= 1, in the data's precision."""
+    if floating is float:
+        return fs_log1p_unit_f(e)
+    else:
+        return fs_log1p_unit(e)
+
+
 cdef inline floating exp_nonpositive(floating v) noexcept nogil:
     """exp(v) for v <= 0 (or NaN): the result is in [0, 1], so float32 lanes
     lose nothing to range (sigmoid, log_sigmoid)."""
     if floating is float:
-        return fs_expf(v)
+        return fs_expf_nonpositive(v)
     else:
         return fs_exp(v)
 
@@ -883,23 +893,27 @@ def _rowwise(Op op, const floating[:, :, ::1] x, const floating[:, :, ::1] dy,
 
 
 cdef inline void sigmoid_block(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
+    # In the data's own precision (float32 lanes hold twice the elements and
+    # divide several times faster than double ones): exp to 0.79 ulp, then a
+    # rounded 1 + e and a rounded division, at most 1.8 float32 ulp in all.
     cdef Py_ssize_t i
-    cdef double v, e
+    cdef floating v, e, one = 1.0
     for i in range(n):
         v = x[i]
         # Split on the sign: exp(-|x|) never overflows, and for x < 0 the
         # result e / (1 + e) keeps full relative precision (no 1 - tiny).
-        e = exp_nonpositive(<floating>-fabs(v))
-        out[i] = <floating>((1.0 if v >= 0.0 else e) / (1.0 + e))
+        e = exp_nonpositive(v if v < 0 else -v)
+        out[i] = (one if v >= 0 else e) / (one + e)
 
 
 cdef inline void log_sigmoid_block(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
-    cdef double v
+    cdef floating v, zero = 0.0
     for i in range(n):
         v = x[i]
-        # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); NaN propagates via exp.
-        out[i] = <floating>((v if v < 0.0 else 0.0) - fs_log1p_unit(exp_nonpositive(<floating>-fabs(v))))
+        # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); NaN propagates via
+        # exp.  Both terms are <= 0, so the subtraction cannot cancel.
+        out[i] = (v if v < 0 else zero) - log1p_unit(exp_nonpositive(v if v < 0 else -v))
 
 
 cdef inline void sigmoid_backward_block(const floating* y, const floating* dy, floating* out,

@@ -38,6 +38,9 @@
  *                 (near the subnormal threshold; 1.3e7 pairs, m up to 1e4).
  *     fs_log1p_unit  max 0.88 ulp (0.78 with FMA) against long double log1pl
  *                 on [0, 1], never more than 1 ulp from glibc's log1p.
+ *     fs_expf_nonpositive  max 0.91 float32 ulp on [-104, 0] (subnormal results
+ *                 included).
+ *     fs_log1p_unit_f  max 0.90 float32 ulp (0.78 with FMA) against log1pl on [0, 1].
  */
 #ifndef FASTSOFT_FS_MATH_H
 #define FASTSOFT_FS_MATH_H
@@ -200,6 +203,32 @@ FS_INLINE float fs_expf_corrected(float d, float d_lo)
 
 FS_INLINE float fs_expf(float x) { return fs_expf_corrected(x, 0.0f); }
 
+/* exp(x) in float32 for x <= 0 (or NaN), the lean version for sigmoid and
+ * log_sigmoid, whose argument -|x| is exact (no correction term to fold in).
+ * Results below 2^-126 are rounded once (as subnormals) by the last multiply:
+ * 2^k is applied as 2^(k + 64) (a normal float for every k in [-150, 0])
+ * times 2^-64.  x is clamped to -104 first (exp(-104) < 2^-150 rounds to 0),
+ * which also keeps k in range.  NaN stays NaN (the clamp's comparison is
+ * false for NaN).  Max error 0.91 float32 ulp (see the top of this file). */
+FS_INLINE float fs_expf_nonpositive(float x)
+{
+    float xc = x < -104.0f ? -104.0f : x;
+    float shifted = xc * FS_LOG2E_F + FS_SHIFTER_F;  /* k in the low bits */
+    float k = shifted - FS_SHIFTER_F;
+    float t = xc - k * FS_LN2_HI_F;          /* exact */
+    float small = -k * FS_LN2_LO_F;
+    float r = t + small;
+    float r_err = (t - r) + small;            /* Fast2Sum: the rounding error of r */
+    float q = 0x1.6d10fcp-10f;
+    q = q * r + 0x1.120b62p-7f;
+    q = q * r + 0x1.55551ap-5f;
+    q = q * r + 0x1.5554dep-3f;
+    q = q * r + 0x1.0p-1f;
+    float p = 1.0f + (r + (r_err + (r * r) * q));
+    float scale = fs_from_bits_f((fs_bits_f(shifted) + (127u + 64u)) << 23);
+    return (p * scale) * 0x1p-64f;
+}
+
 /* exp(v - m) in float32 with v - m split exactly (TwoSum): a rounded
  * difference d would cost |d| * 2^-24 of relative error (43 eps at d = -87). */
 FS_INLINE float fs_expf_diff(float v, float m)
@@ -313,6 +342,35 @@ FS_INLINE double fs_log1p_unit(double e)
     double r = t2 + t1;
     double hfsq = 0.5 * f * f;
     return k * FS_LN2_HI - ((hfsq - (s * (hfsq + r) + (k * FS_LN2_LO + y_u))) - f);
+}
+
+/* log(1 + e) for float32 0 <= e <= 1 (NaN gives NaN), in float32 lanes: the
+ * method of fs_log1p_unit with fdlibm's e_logf.c coefficients Lg1..Lg4
+ * (minimax for 2 atanh(s) on |s| <= 0.1716, error < 2^-34.24 per fdlibm) and
+ * its split of ln 2 (ln2_hi has 12 significant bits, so k * ln2_hi is exact).
+ * Used for float32 log_sigmoid; max error 0.83 float32 ulp (see the top of
+ * this file). */
+#define FS_LN2_HI_LOGF 0x1.62e3p-1f          /* fdlibm e_logf.c ln2_hi */
+#define FS_LN2_LO_LOGF 0x1.2fefa2p-17f       /* fdlibm e_logf.c ln2_lo */
+FS_INLINE float fs_log1p_unit_f(float e)
+{
+    float u = 1.0f + e;
+    float y = e - (u - 1.0f);                 /* Fast2Sum: 1 >= e */
+    int big = u > 0x1.6a09e6p0f;              /* sqrt(2) */
+    float k = big ? 1.0f : 0.0f;
+    float m = big ? 0.5f * u : u;
+    float f = m - 1.0f;                       /* exact (Sterbenz) */
+    float d = 2.0f + f;
+    float inv = 1.0f / (d * u);
+    float s = (f * u) * inv;                  /* f / (2 + f) */
+    float y_u = (y * d) * inv;                /* y / u */
+    float z = s * s;
+    float w = z * z;
+    float t1 = w * (0x1.999c26p-2f + w * 0x1.f13c4cp-3f);
+    float t2 = z * (0x1.555554p-1f + w * 0x1.23d3dcp-2f);
+    float r = t2 + t1;
+    float hfsq = 0.5f * f * f;
+    return k * FS_LN2_HI_LOGF - ((hfsq - (s * (hfsq + r) + (k * FS_LN2_LO_LOGF + y_u))) - f);
 }
 
 #endif /* FASTSOFT_FS_MATH_H */
