@@ -46,8 +46,21 @@ class _Layout:
     __slots__ = ("perm", "axes", "block", "t_shape", "kept_t")
 
     def __init__(self, x, axes):
+        fortran = x.ndim > 1 and x.flags.f_contiguous and not x.flags.c_contiguous
+        if not fortran and (not axes or axes[-1] - axes[0] == len(axes) - 1):
+            # The common case, kept cheap for small arrays: memory order, and
+            # the reduced axes (if any) already adjacent.
+            shape = x.shape
+            first, last = (axes[0], axes[-1] + 1) if axes else (x.ndim, x.ndim)
+            self.perm = tuple(range(x.ndim))
+            self.axes = axes
+            self.t_shape = shape
+            self.block = (math.prod(shape[:first]), math.prod(shape[first:last]),
+                          math.prod(shape[last:]))
+            self.kept_t = self.perm[:first] + self.perm[last:]
+            return
         order = list(range(x.ndim))
-        if x.ndim > 1 and x.flags.f_contiguous and not x.flags.c_contiguous:
+        if fortran:
             order.reverse()
         positions = sorted(order.index(a) for a in axes)
         if positions and positions != list(range(positions[0], positions[-1] + 1)):
@@ -65,8 +78,9 @@ class _Layout:
 
     def input_block(self, a, compute):
         t = a.transpose(self.perm)
-        with np.errstate(all="ignore"):
-            t = np.asarray(t, dtype=compute, order="C")
+        if t.dtype != compute or not t.flags.c_contiguous:
+            with np.errstate(all="ignore"):  # a cast may overflow float32: inf is the answer
+                t = np.asarray(t, dtype=compute, order="C")
         return t.reshape(self.block)
 
 
@@ -80,14 +94,14 @@ def _inverse(perm):
 def _unsafe_overlap(out_block, blocks):
     """True when ``out_block`` overlaps an input other than by being it exactly."""
     for b in blocks:
-        if b is None:
+        if b is None or not np.may_share_memory(out_block, b):
             continue
         same = (
             b.__array_interface__["data"][0] == out_block.__array_interface__["data"][0]
             and b.shape == out_block.shape
             and b.dtype == out_block.dtype
         )
-        if not same and np.may_share_memory(out_block, b):
+        if not same:
             return True
     return False
 
@@ -98,9 +112,9 @@ def _run(op, inputs, axes, *, out, result, compute, backend, where=None,
     x = inputs[0]
     layout = _Layout(x, axes)
     outer, n, inner = layout.block
-    kept = tuple(a for a in range(x.ndim) if a not in axes)
 
     if reduce:
+        kept = tuple(a for a in range(x.ndim) if a not in axes)
         shape = tuple(1 if a in axes else x.shape[a] for a in range(x.ndim)) if keepdims \
             else tuple(x.shape[a] for a in kept)
         kernel_shape = (outer, inner)
@@ -139,12 +153,12 @@ def _run(op, inputs, axes, *, out, result, compute, backend, where=None,
         user = out
         target_t = out.transpose(layout.perm)
 
-    direct = (
-        target_t.dtype == compute
-        and target_t.flags.c_contiguous
-        and not _unsafe_overlap(target_t.reshape(kernel_shape), blocks + [mask_block])
-    )
-    kernel_out = target_t.reshape(kernel_shape) if direct else np.empty(kernel_shape, compute)
+    direct = target_t.dtype == compute and target_t.flags.c_contiguous
+    if direct:
+        kernel_out = target_t.reshape(kernel_shape)
+        direct = not _unsafe_overlap(kernel_out, blocks + [mask_block])
+    if not direct:
+        kernel_out = np.empty(kernel_shape, compute)
 
     if kernel_out.size:
         if n == 0:

@@ -26,6 +26,7 @@ _lock = threading.Lock()
 _loaded = {}
 _default_backend = None  # None: pick the best available for the input
 _num_threads = None  # None: not yet read from the environment
+_env_backend = None  # FASTSOFT_BACKEND, stripped; None: not yet read
 
 
 def _find(module):
@@ -98,17 +99,18 @@ def best_cpu_backend():
 
 def default_backend():
     """The backend that ``backend=None`` uses for NumPy input."""
-    global _default_backend
-    if _default_backend is None:
-        env = os.environ.get("FASTSOFT_BACKEND", "").strip()
-        if env:
-            try:
-                check_backend_name(env)
-            except ValueError as exc:
-                raise ValueError(f"environment variable FASTSOFT_BACKEND: {exc}") from None
-            return env
-        return best_cpu_backend()
-    return _default_backend
+    global _env_backend
+    if _default_backend is not None:
+        return _default_backend
+    if _env_backend is None:  # read once per process, as FASTSOFT_NUM_THREADS is
+        _env_backend = os.environ.get("FASTSOFT_BACKEND", "").strip()
+    if _env_backend:
+        try:
+            check_backend_name(_env_backend)
+        except ValueError as exc:
+            raise ValueError(f"environment variable FASTSOFT_BACKEND: {exc}") from None
+        return _env_backend
+    return best_cpu_backend()
 
 
 def set_default_backend(name):

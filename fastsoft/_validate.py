@@ -16,6 +16,8 @@ except ImportError:  # NumPy < 1.25
 SUPPORTED_DTYPES = "float16, float32 and float64 (bool and integer input is computed in float64)"
 
 _FLOAT_DTYPES = {np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)}
+# Native-endian float32 and float64: computed as they are.
+_NATIVE_COMPUTE = {np.dtype(np.float32), np.dtype(np.float64)}
 
 
 def normalize_axes(axis, ndim):
@@ -25,6 +27,8 @@ def normalize_axes(axis, ndim):
     Raises AxisError when an axis is out of range, ValueError on a repeated
     axis and TypeError on anything that is not an integer.
     """
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, kept cheap
+        return (axis % ndim,)
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, tuple):
@@ -75,6 +79,8 @@ def result_dtype(in_dtype, dtype, name):
     float16 results are computed in float32.  ``dtype=`` overrides the result
     dtype but must itself be float16, float32 or float64.
     """
+    if dtype is None and in_dtype in _NATIVE_COMPUTE:  # the common case, kept cheap
+        return in_dtype, in_dtype
     if in_dtype.kind not in "biuf":
         raise TypeError(
             f"'{name}' has unsupported dtype {in_dtype}; fastsoft supports {SUPPORTED_DTYPES}"
