@@ -52,8 +52,9 @@ def test_matches_reference_awkward_values(name, axis, dtype, kind, layout, backe
 
 
 # Shapes: 0-d, length-1 axes, empty arrays (including a zero-length reduced
-# axis), 4-d with tuple axes, a long row, and an inner axis longer than one
-# column chunk of a non-last-axis kernel.
+# axis), 4-d with tuple axes, a long row, an inner axis longer than one
+# column chunk of a non-last-axis kernel, and rows on both sides of the Cython
+# short-row limit (32) in several blocks of rows, the last one partial.
 SHAPE_AXES = [
     ((), None),
     ((1,), -1),
@@ -76,6 +77,9 @@ SHAPE_AXES = [
     ((3, 5000), -1),
     ((2, 5, 600), 1),
     ((300, 4), 0),
+    ((70, 32), -1),
+    ((70, 33), -1),
+    ((1500, 1), -1),
 ]
 
 

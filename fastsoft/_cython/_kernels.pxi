@@ -77,6 +77,11 @@ cdef enum:
     MIN_WORK_PER_THREAD = 1 << 15
     # Elements per task of the element-wise kernels.
     ELEMENT_BLOCK = 1 << 13
+    # Rows this short (and unmasked) take the short-row path: per-row work is
+    # a few scalar loops, the exps run vectorized over a block of rows.
+    SHORT_ROW = 32
+    # Elements per block of the short-row path (stack buffers).
+    SHORT_BLOCK = 1024
     # Bytes of one column chunk (n rows x chunk columns): stays in L2 between
     # the passes over it.
     COLUMN_CHUNK_BYTES = 1 << 17
@@ -455,6 +460,105 @@ cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask,
     for r in prange(outer, schedule='static', num_threads=nt):
         row_op(op, x + r * n, NULL if dy == NULL else dy + r * n,
                NULL if mask == NULL else mask + r * n, out + r * out_stride, n)
+
+
+# ---------------------------------------------------------------------------
+# Short rows (n <= SHORT_ROW, no mask).  The whole-row functions above pay a
+# fixed cost per row (lanes to set up and combine, loops too short to
+# vectorize) that dominates rows of ten elements.  Here a block of whole rows
+# is done in passes: per-row scalar loops for the max and the sums, and one
+# vectorized loop over the whole block for the exps, each element shifted by
+# its own row's max (spread into `shift`).  Same arithmetic as the row path:
+# TwoSum differences, sums in double, Kahan-compensated for float64 data.
+
+
+cdef inline floating exp_diff(floating v, floating m) noexcept nogil:
+    """exp(v - m) with v - m exact (as exp_shifted, with m of the data's dtype)."""
+    if floating is float:
+        return fs_expf_diff(v, m)
+    else:
+        return fs_exp_diff(v, m)
+
+
+cdef inline double short_sum(const floating* e, Py_ssize_t n) noexcept nogil:
+    """Sum of a short row in double; Kahan-compensated for float64 data."""
+    cdef double total = 0.0, comp = 0.0
+    cdef Py_ssize_t j
+    for j in range(n):
+        add_to(&total, &comp, e[j], floating is double)
+    return total - comp
+
+
+cdef inline double short_dot(const floating* y, const floating* dy, Py_ssize_t n) noexcept nogil:
+    cdef double total = 0.0, comp = 0.0
+    cdef Py_ssize_t j
+    for j in range(n):
+        add_to(&total, &comp, <double>dy[j] * y[j], floating is double)
+    return total - comp
+
+
+cdef inline void short_rows(Op op, const floating* x, const floating* dy, floating* out,
+                            Py_ssize_t count, Py_ssize_t n) noexcept nogil:
+    """`op` on `count` consecutive rows of n elements, count * n <= SHORT_BLOCK."""
+    cdef floating shift[SHORT_BLOCK]
+    cdef floating e[SHORT_BLOCK]
+    cdef double total[SHORT_BLOCK]
+    cdef double exps[SHORT_BLOCK]
+    cdef double factor
+    cdef Py_ssize_t r, j, i, size = count * n
+    cdef const floating* xr
+    cdef floating m
+    if op == SOFTMAX_BACKWARD:
+        for r in range(count):
+            piece_softmax_backward(x + r * n, dy + r * n, out + r * n, n,
+                                   short_dot(x + r * n, dy + r * n, n))
+        return
+    if op == LOG_SOFTMAX_BACKWARD:
+        for i in range(size):
+            exps[i] = exp_of(x[i])
+        for r in range(count):
+            factor = short_sum(dy + r * n, n)
+            for j in range(n):
+                out[r * n + j] = <floating>(dy[r * n + j] - exps[r * n + j] * factor)
+        return
+    # Forward: the row maxima, spread over the rows' elements.
+    for r in range(count):
+        xr = x + r * n
+        m = -INFINITY
+        for j in range(n):
+            m = xr[j] if xr[j] > m else m
+        for j in range(n):
+            shift[r * n + j] = m
+    for i in range(size):
+        e[i] = exp_diff(x[i], shift[i])
+    for r in range(count):
+        total[r] = short_sum(e + r * n, n)
+    if op == SOFTMAX:
+        for r in range(count):
+            factor = 1.0 / total[r]
+            for j in range(n):
+                out[r * n + j] = <floating>(e[r * n + j] * factor)
+    elif op == LOG_SOFTMAX:
+        for r in range(count):
+            piece_log_softmax(x + r * n, NULL, out + r * n, n, shift[r * n], log(total[r]))
+    else:
+        for r in range(count):
+            out[r] = <floating>logsumexp_finish(x + r * n, NULL, n, shift[r * n], True, total[r])
+
+
+cdef void rows_short(Op op, const floating* x, const floating* dy, floating* out,
+                     Py_ssize_t outer, Py_ssize_t n, int nthreads) noexcept nogil:
+    """Blocks of SHORT_BLOCK // n rows spread over threads."""
+    cdef Py_ssize_t per_block = SHORT_BLOCK // n
+    cdef Py_ssize_t blocks = (outer + per_block - 1) // per_block
+    cdef Py_ssize_t b, r0, count
+    cdef Py_ssize_t out_stride = 1 if op == LOGSUMEXP else n
+    cdef int nt = threads_for(outer * n, nthreads)
+    for b in prange(blocks, schedule='static', num_threads=nt):
+        r0 = b * per_block
+        count = per_block if outer - r0 > per_block else outer - r0
+        short_rows(op, x + r0 * n, NULL if dy == NULL else dy + r0 * n, out + r0 * out_stride,
+                   count, n)
 
 
 # ---------------------------------------------------------------------------
@@ -852,6 +956,9 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
         # as threads keeps every task the same size).
         parts = nt
         return rows_split(op, x, dy, mask, out, outer, n, nt, parts)
+    if mask == NULL and n <= SHORT_ROW:
+        rows_short(op, x, dy, out, outer, n, nthreads)
+        return 0
     rows(op, x, dy, mask, out, outer, n, nthreads)
     return 0
 
