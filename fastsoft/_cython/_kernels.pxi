@@ -45,6 +45,7 @@ cdef extern from "fs_math.h" nogil:
     float fs_expf(float x)
     float fs_expf_nonpositive(float x)
     float fs_expf_diff(float v, float m)
+    float fs_expf_diff_nonpositive(float v, float m)
     enum: FS_LANES
 
 cdef extern from "fs_platform.h" nogil:
@@ -82,9 +83,13 @@ cdef enum:
     SHORT_ROW = 32
     # Elements per block of the short-row path (stack buffers).
     SHORT_BLOCK = 1024
-    # Bytes of one column chunk (n rows x chunk columns): stays in L2 between
-    # the passes over it.
-    COLUMN_CHUNK_BYTES = 1 << 17
+    # Bytes of one column chunk (n rows x chunk columns): about one L2 cache,
+    # which holds it between the passes, and wide row segments (256 float32
+    # columns for n = 1000: 16 cache lines in a row) that the prefetchers
+    # follow across the large row stride.  Measured on softmax (1000, 8192)
+    # axis=0 float32, 2 threads: 2^16 8.4 ms, 2^17 4.5 ms, 2^18 3.6 ms,
+    # 2^20 3.3 ms, 2^21 3.4 ms.
+    COLUMN_CHUNK_BYTES = 1 << 20
 
 # Settable (set_min_work_per_thread) so that tests can run the parallel and
 # split-row paths on small arrays.
@@ -108,7 +113,7 @@ cdef inline floating exp_shifted(floating v, double shift) noexcept nogil:
     if floating is float:
         # In float32 lanes: twice the throughput of double.  0.79 ulp, and
         # the sums stay in double.
-        return fs_expf_diff(v, <float>shift)
+        return fs_expf_diff_nonpositive(v, <float>shift)
     else:
         return fs_exp_diff(v, shift)
 
@@ -300,14 +305,17 @@ cdef inline bint piece_has_nan(const floating* x, const mask_t* mask, Py_ssize_t
 
 cdef inline void piece_scale(floating* out, const mask_t* mask, Py_ssize_t n,
                              double factor) noexcept nogil:
-    """out[j] *= factor; masked-out entries get 0 (also when factor is NaN)."""
+    """out[j] *= factor; masked-out entries get 0 (also when factor is NaN).
+    In the data's precision: for float32 the rounding of the factor adds at
+    most half an ulp, and a product of floats vectorizes twice as wide."""
     cdef Py_ssize_t j
+    cdef floating f = <floating>factor
     if mask == NULL:
         for j in range(n):
-            out[j] = <floating>(out[j] * factor)
+            out[j] = out[j] * f
     else:
         for j in range(n):
-            out[j] = <floating>(out[j] * factor) if mask[j] else 0.0
+            out[j] = out[j] * f if mask[j] else 0.0
 
 
 cdef inline void piece_log_softmax(const floating* x, const mask_t* mask, floating* out,
@@ -475,7 +483,7 @@ cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask,
 cdef inline floating exp_diff(floating v, floating m) noexcept nogil:
     """exp(v - m) with v - m exact (as exp_shifted, with m of the data's dtype)."""
     if floating is float:
-        return fs_expf_diff(v, m)
+        return fs_expf_diff_nonpositive(v, m)
     else:
         return fs_exp_diff(v, m)
 
@@ -535,9 +543,9 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
         total[r] = short_sum(e + r * n, n)
     if op == SOFTMAX:
         for r in range(count):
-            factor = 1.0 / total[r]
-            for j in range(n):
-                out[r * n + j] = <floating>(e[r * n + j] * factor)
+            piece_scale(e + r * n, NULL, n, 1.0 / total[r])
+        for i in range(size):
+            out[i] = e[i]
     elif op == LOG_SOFTMAX:
         for r in range(count):
             piece_log_softmax(x + r * n, NULL, out + r * n, n, shift[r * n], log(total[r]))

@@ -113,7 +113,7 @@ int main(void)
     /* fs_expf_diff(v, m) for float32 v <= m: the softmax case (and m = 0). */
     {
         static float vf[N], mf[N], yf32[N];
-        double max_fe = 0; float at_v = 0, at_m = 0;
+        double max_fe = 0, max_fn = 0; float at_v = 0, at_m = 0, at_vn = 0, at_mn = 0;
         for (int rep = 0; rep < 8; rep++) {
             for (int i = 0; i < N; i++) {
                 double scale = (rep % 4 == 0) ? 1.0 : (rep % 4 == 1) ? 10.0 : (rep % 4 == 2) ? 40.0 : 1e4;
@@ -129,8 +129,27 @@ int main(void)
                 double e = ulp_err(yf32[i], t, 24, -125);
                 if (e > max_fe) { max_fe = e; at_v = vf[i]; at_m = mf[i]; }
             }
+            for (int i = 0; i < N; i++)
+                yf32[i] = fs_expf_diff_nonpositive(vf[i], mf[i]);
+            for (int i = 0; i < N; i++) {
+                long double t = expl((long double)vf[i] - (long double)mf[i]);
+                double e = ulp_err(yf32[i], t, 24, -125);
+                if (e > max_fn) { max_fn = e; at_vn = vf[i]; at_mn = mf[i]; }
+            }
         }
         printf("fs_expf_diff max %.3f float32 ulp (at v=%.9g, m=%.9g)\n", max_fe, at_v, at_m);
+        printf("fs_expf_diff_nonpositive max %.3f float32 ulp (at v=%.9g, m=%.9g)\n", max_fn,
+               at_vn, at_mn);
+        const float nonpos[][2] = {{-INFINITY, -INFINITY}, {1.0f, INFINITY}, {INFINITY, INFINITY},
+                                   {NAN, 0.0f}, {0.0f, 0.0f}, {-3e38f, 3e38f}, {-1e30f, 0.0f}};
+        const float nonpos_want[] = {NAN, 0.0f, NAN, NAN, 1.0f, 0.0f, 0.0f};
+        for (unsigned i = 0; i < 7; i++) {
+            float a = fs_expf_diff_nonpositive(nonpos[i][0], nonpos[i][1]);
+            if (!(a == nonpos_want[i] || (isnan(a) && isnan(nonpos_want[i])))) {
+                printf("fs_expf_diff_nonpositive(%g, %g) = %g\n", nonpos[i][0], nonpos[i][1], a);
+                bad = 1;
+            }
+        }
         const float pairs[][2] = {{1e38f, 3e38f}, {-3e38f, 3e38f}, {-1e30f, 0.0f}, {-3e38f, -1e38f}};
         for (unsigned i = 0; i < 4; i++) {
             float a = fs_expf_diff(pairs[i][0], pairs[i][1]);

@@ -34,7 +34,8 @@
  *                 arguments; every edge case (+-inf, NaN, +-0, overflow and
  *                 underflow thresholds) equal to glibc.
  *     fs_exp_f32  max 0.0027 float32 ulp before the final rounding to float32.
- *     fs_expf_diff   max 0.79 float32 ulp for exp(v - m), float32 v <= m
+ *     fs_expf_diff, fs_expf_diff_nonpositive
+ *                 max 0.79 float32 ulp for exp(v - m), float32 v <= m
  *                 (near the subnormal threshold; 1.3e7 pairs, m up to 1e4).
  *     fs_log1p_unit  max 0.88 ulp (0.78 with FMA) against long double log1pl
  *                 on [0, 1], never more than 1 ulp from glibc's log1p.
@@ -240,6 +241,38 @@ FS_INLINE float fs_expf_diff(float v, float m)
     /* err is NaN when hi is not finite; the final selects of
      * fs_expf_corrected (0 below -104, +inf above 89) or a NaN hi cover it. */
     return fs_expf_corrected(hi, err);
+}
+
+/* fs_expf_diff for v <= m (or NaN), the softmax case (m is the max), with
+ * 2^k applied as in fs_expf_nonpositive: one scale factor 2^(k + 64) and a
+ * final multiply by 2^-64 that rounds subnormal results once.  Fewer
+ * operations than fs_expf_diff; max error 0.79 float32 ulp (as fs_expf_diff,
+ * see the top of this file). */
+FS_INLINE float fs_expf_diff_nonpositive(float v, float m)
+{
+    float d = v - m;
+    float v_part = d + m;
+    float m_part = d - v_part;
+    float d_lo = (v - v_part) - (m + m_part);  /* d + d_lo = v - m exactly */
+    float shifted = d * FS_LOG2E_F + FS_SHIFTER_F;  /* k in the low bits */
+    float k = shifted - FS_SHIFTER_F;
+    float t = d - k * FS_LN2_HI_F;            /* exact */
+    float small = d_lo - k * FS_LN2_LO_F;
+    float r = t + small;
+    float r_err = (t - r) + small;            /* Fast2Sum: the rounding error of r */
+    float q = 0x1.6d10fcp-10f;
+    q = q * r + 0x1.120b62p-7f;
+    q = q * r + 0x1.55551ap-5f;
+    q = q * r + 0x1.5554dep-3f;
+    q = q * r + 0x1.0p-1f;
+    float hi = 1.0f + r;                      /* 1 + r = hi + lo exactly */
+    float lo = (1.0f - hi) + r;
+    float p = hi + ((lo + r_err) + (r * r) * q);
+    float scale = fs_from_bits_f((fs_bits_f(shifted) + (127u + 64u)) << 23);
+    float e = (p * scale) * 0x1p-64f;
+    /* Below -104 (k < -150: the exponent field wraps) the result is 0; a NaN
+     * d (an inf - inf) fails the comparison and stays NaN. */
+    return d < -104.0f ? 0.0f : e;
 }
 
 /* v - m split exactly as hi + lo (Knuth's TwoSum); lo is 0 when hi is not
