@@ -54,7 +54,7 @@ def test_matches_reference_awkward_values(name, axis, dtype, kind, layout, backe
 # Shapes: 0-d, length-1 axes, empty arrays (including a zero-length reduced
 # axis), 4-d with tuple axes, a long row, an inner axis longer than one
 # column chunk of a non-last-axis kernel, and rows on both sides of the Cython
-# short-row limit (32) in several blocks of rows, the last one partial.
+# short-row limits (32 and 128) in several blocks of rows, the last one partial.
 SHAPE_AXES = [
     ((), None),
     ((1,), -1),
@@ -79,6 +79,8 @@ SHAPE_AXES = [
     ((300, 4), 0),
     ((70, 32), -1),
     ((70, 33), -1),
+    ((20, 128), -1),
+    ((20, 129), -1),
     ((1500, 1), -1),
 ]
 

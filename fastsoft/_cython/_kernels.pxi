@@ -80,7 +80,11 @@ cdef enum:
     ELEMENT_BLOCK = 1 << 13
     # Rows this short (and unmasked) take the short-row path: per-row work is
     # a few scalar loops, the exps run vectorized over a block of rows.
-    SHORT_ROW = 32
+    # Measured crossovers (one core, float32 and float64): near 128 elements
+    # for the forward functions and log_softmax_backward, near 32 for
+    # softmax_backward (which has no exp to vectorize).
+    SHORT_ROW = 128
+    SHORT_ROW_NO_EXP = 32
     # Elements per block of the short-row path (stack buffers).
     SHORT_BLOCK = 1024
     # Bytes of one column chunk (n rows x chunk columns): about one L2 cache,
@@ -495,21 +499,72 @@ cdef inline floating exp_diff(floating v, floating m) noexcept nogil:
         return fs_exp_diff(v, m)
 
 
-cdef inline double short_sum(const floating* e, Py_ssize_t n) noexcept nogil:
-    """Sum of a short row in double; Kahan-compensated for float64 data."""
-    cdef double total = 0.0, comp = 0.0
-    cdef Py_ssize_t j
-    for j in range(n):
-        add_to(&total, &comp, e[j], floating is double)
-    return total - comp
+cdef inline double short_term(const floating* e, const floating* y, Py_ssize_t k) noexcept nogil:
+    """e[k], or e[k] * y[k] in double when y is given."""
+    if y == NULL:
+        return e[k]
+    return <double>e[k] * y[k]
 
 
-cdef inline double short_dot(const floating* y, const floating* dy, Py_ssize_t n) noexcept nogil:
-    cdef double total = 0.0, comp = 0.0
-    cdef Py_ssize_t j
-    for j in range(n):
-        add_to(&total, &comp, <double>dy[j] * y[j], floating is double)
-    return total - comp
+cdef inline void short_sums(const floating* e, const floating* y, double* total,
+                            Py_ssize_t count, Py_ssize_t n) noexcept nogil:
+    """total[r] = the sum of row r of e (or of e * y when y is given), in
+    double, Kahan-compensated for float64 data; four rows at a time: four
+    independent dependency chains instead of one."""
+    cdef double t0, t1, t2, t3, c0, c1, c2, c3
+    cdef Py_ssize_t r = 0, j, k
+    cdef bint comp = floating is double
+    while r + 4 <= count:
+        k = r * n
+        t0 = t1 = t2 = t3 = 0.0
+        c0 = c1 = c2 = c3 = 0.0
+        for j in range(n):
+            add_to(&t0, &c0, short_term(e, y, k + j), comp)
+            add_to(&t1, &c1, short_term(e, y, k + n + j), comp)
+            add_to(&t2, &c2, short_term(e, y, k + 2 * n + j), comp)
+            add_to(&t3, &c3, short_term(e, y, k + 3 * n + j), comp)
+        total[r] = t0 - c0
+        total[r + 1] = t1 - c1
+        total[r + 2] = t2 - c2
+        total[r + 3] = t3 - c3
+        r += 4
+    while r < count:
+        t0 = c0 = 0.0
+        for j in range(n):
+            add_to(&t0, &c0, short_term(e, y, r * n + j), comp)
+        total[r] = t0 - c0
+        r += 1
+
+
+cdef inline void short_maxima(const floating* x, floating* shift, Py_ssize_t count,
+                              Py_ssize_t n) noexcept nogil:
+    """Each row's max spread over the row's elements in shift, four rows at a
+    time (four independent chains of compare-and-select)."""
+    cdef floating m0, m1, m2, m3
+    cdef Py_ssize_t r = 0, j
+    cdef const floating* x0
+    while r + 4 <= count:
+        x0 = x + r * n
+        m0 = m1 = m2 = m3 = -INFINITY
+        for j in range(n):
+            m0 = x0[j] if x0[j] > m0 else m0
+            m1 = x0[n + j] if x0[n + j] > m1 else m1
+            m2 = x0[2 * n + j] if x0[2 * n + j] > m2 else m2
+            m3 = x0[3 * n + j] if x0[3 * n + j] > m3 else m3
+        for j in range(n):
+            shift[r * n + j] = m0
+            shift[(r + 1) * n + j] = m1
+            shift[(r + 2) * n + j] = m2
+            shift[(r + 3) * n + j] = m3
+        r += 4
+    while r < count:
+        x0 = x + r * n
+        m0 = -INFINITY
+        for j in range(n):
+            m0 = x0[j] if x0[j] > m0 else m0
+        for j in range(n):
+            shift[r * n + j] = m0
+        r += 1
 
 
 cdef inline void short_rows(Op op, const floating* x, const floating* dy, floating* out,
@@ -519,35 +574,25 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     cdef floating e[SHORT_BLOCK]
     cdef double total[SHORT_BLOCK]
     cdef double exps[SHORT_BLOCK]
-    cdef double factor
     cdef Py_ssize_t r, j, i, size = count * n
-    cdef const floating* xr
-    cdef floating m
     if op == SOFTMAX_BACKWARD:
+        short_sums(dy, x, total, count, n)
         for r in range(count):
-            piece_softmax_backward(x + r * n, dy + r * n, out + r * n, n,
-                                   short_dot(x + r * n, dy + r * n, n))
+            piece_softmax_backward(x + r * n, dy + r * n, out + r * n, n, total[r])
         return
     if op == LOG_SOFTMAX_BACKWARD:
         for i in range(size):
             exps[i] = exp_of(x[i])
+        short_sums(dy, NULL, total, count, n)
         for r in range(count):
-            factor = short_sum(dy + r * n, n)
             for j in range(n):
-                out[r * n + j] = <floating>(dy[r * n + j] - exps[r * n + j] * factor)
+                out[r * n + j] = <floating>(dy[r * n + j] - exps[r * n + j] * total[r])
         return
     # Forward: the row maxima, spread over the rows' elements.
-    for r in range(count):
-        xr = x + r * n
-        m = -INFINITY
-        for j in range(n):
-            m = xr[j] if xr[j] > m else m
-        for j in range(n):
-            shift[r * n + j] = m
+    short_maxima(x, shift, count, n)
     for i in range(size):
         e[i] = exp_diff(x[i], shift[i])
-    for r in range(count):
-        total[r] = short_sum(e + r * n, n)
+    short_sums(e, NULL, total, count, n)
     if op == SOFTMAX:
         for r in range(count):
             piece_scale(e + r * n, NULL, n, 1.0 / total[r])
@@ -971,7 +1016,7 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
         # as threads keeps every task the same size).
         parts = nt
         return rows_split(op, x, dy, mask, out, outer, n, nt, parts)
-    if mask == NULL and n <= SHORT_ROW:
+    if mask == NULL and n <= (SHORT_ROW_NO_EXP if op == SOFTMAX_BACKWARD else SHORT_ROW):
         rows_short(op, x, dy, out, outer, n, nthreads)
         return 0
     rows(op, x, dy, mask, out, outer, n, nthreads)
