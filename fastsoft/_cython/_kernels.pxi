@@ -41,6 +41,7 @@ cdef extern from "fs_math.h" nogil:
     void fs_kahan_add(double* total, double* comp, double v)
     double fs_lanes_total(const double* s, const double* c)
     double fs_log1p_unit(double e)
+    double fs_log_ge1(double x)
     float fs_log1p_unit_f(float e)
     float fs_expf(float x)
     float fs_expf_nonpositive(float x)
@@ -574,6 +575,7 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     cdef floating e[SHORT_BLOCK]
     cdef double total[SHORT_BLOCK]
     cdef double exps[SHORT_BLOCK]
+    cdef double m
     cdef Py_ssize_t r, j, i, size = count * n
     if op == SOFTMAX_BACKWARD:
         short_sums(dy, x, total, count, n)
@@ -593,17 +595,27 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     for i in range(size):
         e[i] = exp_diff(x[i], shift[i])
     short_sums(e, NULL, total, count, n)
+    # Then the rows' reciprocals or logs, vectorized over the rows.
     if op == SOFTMAX:
         for r in range(count):
-            piece_scale(e + r * n, NULL, n, 1.0 / total[r])
+            total[r] = 1.0 / total[r]
+        for r in range(count):
+            piece_scale(e + r * n, NULL, n, total[r])
         for i in range(size):
             out[i] = e[i]
-    elif op == LOG_SOFTMAX:
+        return
+    for r in range(count):
+        total[r] = fs_log_ge1(total[r])  # the sums are >= 1 (or NaN)
+    if op == LOG_SOFTMAX:
         for r in range(count):
-            piece_log_softmax(x + r * n, NULL, out + r * n, n, shift[r * n], log(total[r]))
+            piece_log_softmax(x + r * n, NULL, out + r * n, n, shift[r * n], total[r])
     else:
         for r in range(count):
-            out[r] = <floating>logsumexp_finish(x + r * n, NULL, n, shift[r * n], True, total[r])
+            m = shift[r * n]
+            if m - m == 0:
+                out[r] = <floating>(m + total[r])
+            else:  # +-inf max (NaN beats +inf beats -inf): total is not used
+                out[r] = <floating>logsumexp_finish(x + r * n, NULL, n, m, True, 0.0)
 
 
 cdef void rows_short(Op op, const floating* x, const floating* dy, floating* out,

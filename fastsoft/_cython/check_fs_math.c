@@ -188,6 +188,30 @@ int main(void)
                    fs_log1p_unit(ledge[i]), log1p(ledge[i]));
     if (!isnan(fs_log1p_unit(NAN))) { printf("fs_log1p_unit(NaN) is not NaN\n"); bad = 1; }
 
+    /* fs_log_ge1 on [1, 2^20]: uniform on [1, 200] and log-uniform. */
+    {
+        double max_lg1 = 0, at_lg1 = 0;
+        for (int rep = 0; rep < 4; rep++) {
+            for (int i = 0; i < N; i++)
+                xs[i] = (rep % 2) ? uniform(1.0, 200.0) : exp2(uniform(0.0, 20.0));
+            for (int i = 0; i < N; i++)
+                ys[i] = fs_log_ge1(xs[i]);
+            for (int i = 0; i < N; i++) {
+                double e = ulp_err(ys[i], logl((long double)xs[i]), 53, -1021);
+                if (e > max_lg1) { max_lg1 = e; at_lg1 = xs[i]; }
+            }
+        }
+        printf("fs_log_ge1 max %.3f ulp vs long double (at %.17g)\n", max_lg1, at_lg1);
+        const double g1[] = {1.0, 2.0, 0x1.6a09e667f3bcdp0, 0x1.6a09e667f3bcep0, 1e300};
+        for (unsigned i = 0; i < sizeof g1 / sizeof g1[0]; i++)
+            if (fabs(fs_log_ge1(g1[i]) - log(g1[i])) > 0x1p-52 * fabs(log(g1[i]))) {
+                printf("edge fs_log_ge1(%.17g) = %.17g, glibc %.17g\n", g1[i], fs_log_ge1(g1[i]),
+                       log(g1[i]));
+                bad = 1;
+            }
+        if (!isnan(fs_log_ge1(NAN))) { printf("fs_log_ge1(NaN) is not NaN\n"); bad = 1; }
+    }
+
     /* The float32 lane versions for sigmoid and log_sigmoid: fs_expf_nonpositive
      * on [-104, 0] (and near 0, and through the subnormal range), and
      * fs_log1p_unit_f on [0, 1] (uniform and log-uniform down to 2^-149). */
