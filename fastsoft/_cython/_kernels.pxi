@@ -39,7 +39,9 @@ cdef extern from "fs_math.h" nogil:
     double fs_exp_diff(double v, double m)
     double fs_two_diff(double v, double m, double* lo)
     void fs_kahan_add(double* total, double* comp, double v)
+    void fs_kahan_add_fast(double* total, double* comp, double v)
     double fs_lanes_total(const double* s, const double* c)
+    double fs_two_sum(double a, double b, double* err)
     double fs_log1p_unit(double e)
     double fs_log_ge1(double x)
     float fs_log1p_unit_f(float e)
@@ -59,10 +61,11 @@ cdef extern from "fs_platform.h" nogil:
 ctypedef unsigned char mask_t
 
 cdef enum:
-    # Independent accumulators of a sum: one AVX-512 register of doubles,
-    # two AVX2 ones, four SSE2 ones.  gcc unrolls the 8-lane loop and
-    # vectorizes the lanes (SLP).  fs_lanes_total combines exactly 8.
-    LANES = FS_LANES
+    # Independent accumulators of a sum: four AVX-512 registers of doubles.
+    # gcc loop-vectorizes a lane loop this long (it does not fully unroll
+    # it); an 8-lane loop was unrolled and then left scalar for the
+    # Kahan-compensated sums.  lanes_total folds them into fs_lanes_total's 8.
+    LANES = 32
     # Independent accumulators of a max.  gcc does not SLP-vectorize a
     # fully unrolled compare-and-select (it is no MAX_EXPR without
     # -ffinite-math-only), but it loop-vectorizes a lane loop too long to be
@@ -162,15 +165,42 @@ cdef inline floating log_softmax_value(floating v, double shift, double log_sum)
 
 cdef inline void add_to(double* total, double* comp, double v, bint compensated) noexcept nogil:
     """total += v, Kahan-compensated for float64 data; plain for float32 data,
-    whose sums in double lose at most n * 2^-53, far below float32's eps."""
+    whose sums in double lose at most n * 2^-53, far below float32's eps.
+    The compensated step is fs_kahan_add_fast (vectorizable): right while the
+    total is finite, which sums of exps always are; sums of input data go
+    through plain_if_nonfinite."""
     if compensated:
-        fs_kahan_add(total, comp, v)
+        fs_kahan_add_fast(total, comp, v)
     else:
         total[0] += v
 
 
+cdef inline double plain_if_nonfinite(double total, const floating* e, const floating* y,
+                                      Py_ssize_t n, Py_ssize_t stride) noexcept nogil:
+    """total, or, when it is +-inf or NaN (an overflow, or an inf or NaN term,
+    where a compensated sum gives NaN), the plain sum of e[j * stride] (times
+    y[j * stride] when y is given): +inf, -inf or NaN as plain summation
+    gives them.  Rare path."""
+    cdef double plain = 0.0
+    cdef Py_ssize_t j
+    if total - total == 0.0:
+        return total
+    for j in range(n):
+        plain += e[j * stride] if y == NULL else <double>e[j * stride] * y[j * stride]
+    return plain
+
+
 cdef inline double lanes_total(double* s, double* c) noexcept nogil:
-    """Sum of the LANES compensated partial sums (lane l holds s[l] - c[l])."""
+    """Sum of the LANES compensated partial sums (lane l holds s[l] - c[l]):
+    lanes folded pairwise with TwoSum (their rounding errors moved into the
+    compensations) down to FS_LANES, then fs_lanes_total."""
+    cdef double err
+    cdef Py_ssize_t half = LANES // 2, l
+    while half >= FS_LANES:
+        for l in range(half):
+            s[l] = fs_two_sum(s[l], s[l + half], &err)
+            c[l] = (c[l] + c[l + half]) - err
+        half //= 2
     return fs_lanes_total(s, c)
 
 
@@ -359,7 +389,7 @@ cdef inline double piece_dot(const floating* y, const floating* dy, Py_ssize_t n
             add_to(&s[l], &c[l], <double>dy[j + l] * y[j + l], floating is double)
     for j in range(nv, n):
         add_to(&s[0], &c[0], <double>dy[j] * y[j], floating is double)
-    return lanes_total(s, c)
+    return plain_if_nonfinite(lanes_total(s, c), dy, y, n, 1)
 
 
 cdef inline double piece_sum(const floating* dy, Py_ssize_t n) noexcept nogil:
@@ -373,7 +403,7 @@ cdef inline double piece_sum(const floating* dy, Py_ssize_t n) noexcept nogil:
             add_to(&s[l], &c[l], dy[j + l], floating is double)
     for j in range(nv, n):
         add_to(&s[0], &c[0], dy[j], floating is double)
-    return lanes_total(s, c)
+    return plain_if_nonfinite(lanes_total(s, c), dy, <const floating*>NULL, n, 1)
 
 
 cdef inline void piece_softmax_backward(const floating* y, const floating* dy, floating* out,
@@ -535,6 +565,8 @@ cdef inline void short_sums(const floating* e, const floating* y, double* total,
             add_to(&t0, &c0, short_term(e, y, r * n + j), comp)
         total[r] = t0 - c0
         r += 1
+    for r in range(count):
+        total[r] = plain_if_nonfinite(total[r], e + r * n, NULL if y == NULL else y + r * n, n, 1)
 
 
 cdef inline void short_maxima(const floating* x, floating* shift, Py_ssize_t count,
@@ -847,7 +879,8 @@ cdef inline void cols_sum_dy(const floating* y, const floating* dy, bint times_y
             for i in range(w):
                 add_to(&col_sum[i], &col_comp[i], dyr[i], floating is double)
     for i in range(w):
-        col_sum[i] -= col_comp[i]
+        col_sum[i] = plain_if_nonfinite(col_sum[i] - col_comp[i], dy + i,
+                                        y + i if times_y else NULL, n, stride)
 
 
 cdef inline void cols_softmax(const floating* x, const mask_t* mask, floating* out,

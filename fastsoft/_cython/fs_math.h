@@ -315,6 +315,20 @@ FS_INLINE void fs_kahan_add(double *total, double *comp, double v)
     *total = t;
 }
 
+/* fs_kahan_add without the guard: vectorizable (the guard's select becomes
+ * a branch that stops gcc from vectorizing the lanes).  Right whenever the
+ * total stays finite; once it overflows to +-inf the compensation turns NaN
+ * and so does the total.  Sums of exps (terms <= 1: they cannot overflow, and
+ * are NaN only for NaN input) use it as is; sums of input data redo a
+ * non-finite total as a plain sum. */
+FS_INLINE void fs_kahan_add_fast(double *total, double *comp, double v)
+{
+    double y = v - *comp;
+    double t = *total + y;
+    *comp = (t - *total) - y;
+    *total = t;
+}
+
 /* a + b as s + err exactly (Knuth's TwoSum, any magnitudes). */
 FS_INLINE double fs_two_sum(double a, double b, double *err)
 {
