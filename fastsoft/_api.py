@@ -223,7 +223,8 @@ def _backward(op, y, dy, axis, out, backend):
     result_dtype(y.dtype, None, "y")
     result_dtype(dy.dtype, None, "dy")
     check_same_shape(y, dy)
-    result, compute = result_dtype(np.result_type(y.dtype, dy.dtype), None, "y")
+    common = y.dtype if y.dtype == dy.dtype else np.result_type(y.dtype, dy.dtype)
+    result, compute = result_dtype(common, None, "y")
     axes = normalize_axes(axis, y.ndim) if op in _ROW_OPS else ()
     return _dispatch(op, [y, dy], axes, out=out, result=result, compute=compute,
                      backend=backend)

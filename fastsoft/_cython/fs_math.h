@@ -39,7 +39,7 @@
  *                 (near the subnormal threshold; 1.3e7 pairs, m up to 1e4).
  *     fs_log1p_unit  max 0.88 ulp (0.78 with FMA) against long double log1pl
  *                 on [0, 1], never more than 1 ulp from glibc's log1p.
- *     fs_expf_nonpositive  max 0.91 float32 ulp on [-104, 0] (subnormal results
+ *     fs_expf_small  max 0.96 float32 ulp on [-104, 43] (subnormal results
  *                 included).
  *     fs_log_ge1     max 0.81 ulp (0.75 with FMA) against logl on [1, 2^20].
  *     fs_log1p_unit_f  max 0.90 float32 ulp (0.78 with FMA) against log1pl on [0, 1].
@@ -205,14 +205,14 @@ FS_INLINE float fs_expf_corrected(float d, float d_lo)
 
 FS_INLINE float fs_expf(float x) { return fs_expf_corrected(x, 0.0f); }
 
-/* exp(x) in float32 for x <= 0 (or NaN), the lean version for sigmoid and
- * log_sigmoid, whose argument -|x| is exact (no correction term to fold in).
- * Results below 2^-126 are rounded once (as subnormals) by the last multiply:
- * 2^k is applied as 2^(k + 64) (a normal float for every k in [-150, 0])
- * times 2^-64.  x is clamped to -104 first (exp(-104) < 2^-150 rounds to 0),
- * which also keeps k in range.  NaN stays NaN (the clamp's comparison is
- * false for NaN).  Max error 0.91 float32 ulp (see the top of this file). */
-FS_INLINE float fs_expf_nonpositive(float x)
+/* exp(x) in float32 for x <= 43 (or NaN), the lean version for sigmoid and
+ * log_sigmoid (whose argument -|x| is exact: no correction term to fold in)
+ * and log_softmax_backward.  Results below 2^-126 are rounded once (as
+ * subnormals) by the last multiply: 2^k is applied as 2^(k + 64) (a normal
+ * float for every k in [-150, 63]) times 2^-64.  x is clamped to -104 first
+ * (exp(-104) < 2^-150 rounds to 0), which also keeps k in range.  NaN stays NaN (the clamp's comparison is
+ * false for NaN).  Max error 0.96 float32 ulp (see the top of this file). */
+FS_INLINE float fs_expf_small(float x)
 {
     float xc = x < -104.0f ? -104.0f : x;
     float shifted = xc * FS_LOG2E_F + FS_SHIFTER_F;  /* k in the low bits */
@@ -245,7 +245,7 @@ FS_INLINE float fs_expf_diff(float v, float m)
 }
 
 /* fs_expf_diff for v <= m (or NaN), the softmax case (m is the max), with
- * 2^k applied as in fs_expf_nonpositive: one scale factor 2^(k + 64) and a
+ * 2^k applied as in fs_expf_small: one scale factor 2^(k + 64) and a
  * final multiply by 2^-64 that rounds subnormal results once.  Fewer
  * operations than fs_expf_diff; max error 0.79 float32 ulp (as fs_expf_diff,
  * see the top of this file). */
