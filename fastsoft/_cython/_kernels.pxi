@@ -37,6 +37,8 @@ cdef extern from "fs_math.h" nogil:
     double fs_exp(double x)
     double fs_exp_f32(double x)
     double fs_exp_diff(double v, double m)
+    double fs_exp_diff_nonpositive(double v, double m)
+    double fs_exp_small(double x)
     double fs_two_diff(double v, double m, double* lo)
     void fs_kahan_add(double* total, double* comp, double v)
     void fs_kahan_add_fast(double* total, double* comp, double v)
@@ -123,7 +125,7 @@ cdef inline floating exp_shifted(floating v, double shift) noexcept nogil:
         # the sums stay in double.
         return fs_expf_diff_nonpositive(v, <float>shift)
     else:
-        return fs_exp_diff(v, shift)
+        return fs_exp_diff_nonpositive(v, shift)
 
 
 cdef inline floating log1p_unit(floating e) noexcept nogil:
@@ -140,7 +142,7 @@ cdef inline floating exp_nonpositive(floating v) noexcept nogil:
     if floating is float:
         return fs_expf_small(v)
     else:
-        return fs_exp(v)
+        return fs_exp_small(v)
 
 
 cdef inline double exp_of(floating v) noexcept nogil:
@@ -551,7 +553,7 @@ cdef inline floating exp_diff(floating v, floating m) noexcept nogil:
     if floating is float:
         return fs_expf_diff_nonpositive(v, m)
     else:
-        return fs_exp_diff(v, m)
+        return fs_exp_diff_nonpositive(v, m)
 
 
 cdef inline double short_term(const floating* e, const floating* y, Py_ssize_t k) noexcept nogil:

@@ -188,6 +188,58 @@ int main(void)
                    fs_log1p_unit(ledge[i]), log1p(ledge[i]));
     if (!isnan(fs_log1p_unit(NAN))) { printf("fs_log1p_unit(NaN) is not NaN\n"); bad = 1; }
 
+    /* fs_exp_small on [-746, 0] and [0, 664], and fs_exp_diff_nonpositive(v, m)
+     * for v <= m with m up to 1e4 in magnitude: against long double expl of
+     * the exact difference. */
+    {
+        static double ms[N];
+        double max_s = 0, max_d = 0, at_s = 0, at_dv = 0, at_dm = 0;
+        for (int rep = 0; rep < 8; rep++) {
+            for (int i = 0; i < N; i++)
+                xs[i] = (rep % 4 == 0) ? uniform(-746.0, 0.0) : (rep % 4 == 1) ? uniform(-1.0, 0.0)
+                      : (rep % 4 == 2) ? uniform(-746.0, -700.0) : uniform(0.0, 664.0);
+            for (int i = 0; i < N; i++)
+                ys[i] = fs_exp_small(xs[i]);
+            for (int i = 0; i < N; i++) {
+                double e = ulp_err(ys[i], expl((long double)xs[i]), 53, -1021);
+                if (e > max_s) { max_s = e; at_s = xs[i]; }
+            }
+            double scale = (rep % 4 == 0) ? 1.0 : (rep % 4 == 1) ? 10.0 : (rep % 4 == 2) ? 700.0 : 1e4;
+            for (int i = 0; i < N; i++) {
+                ms[i] = uniform(-scale, scale);
+                xs[i] = ms[i] - uniform(0.0, 746.0);
+                if (xs[i] > ms[i]) xs[i] = ms[i];
+            }
+            for (int i = 0; i < N; i++)
+                ys[i] = fs_exp_diff_nonpositive(xs[i], ms[i]);
+            for (int i = 0; i < N; i++) {
+                double e = ulp_err(ys[i], expl((long double)xs[i] - (long double)ms[i]), 53, -1021);
+                if (e > max_d) { max_d = e; at_dv = xs[i]; at_dm = ms[i]; }
+            }
+        }
+        printf("fs_exp_small max %.3f ulp (at %.17g)\n", max_s, at_s);
+        printf("fs_exp_diff_nonpositive max %.3f ulp (at v=%.17g, m=%.17g)\n", max_d, at_dv, at_dm);
+        const double se[] = {0.0, -0.0, -INFINITY, -745.2, -745.1, -708.4, -1e300, 664.0, 1.0};
+        for (unsigned i = 0; i < sizeof se / sizeof se[0]; i++) {
+            double a = fs_exp_small(se[i]), b = exp(se[i]);
+            if (!(a == b || fabs(a / b - 1) < 2.3e-16 || fabs(a - b) <= 0x1p-1074)) {
+                printf("edge fs_exp_small(%.17g) = %.17g, glibc %.17g\n", se[i], a, b);
+                bad = 1;
+            }
+        }
+        const double dp[][2] = {{-INFINITY, -INFINITY}, {1.0, INFINITY}, {INFINITY, INFINITY},
+                                {NAN, 0.0}, {0.0, 0.0}, {-1e308, 1e308}, {-1e300, 0.0}};
+        const double dp_want[] = {NAN, 0.0, NAN, NAN, 1.0, 0.0, 0.0};
+        for (unsigned i = 0; i < 7; i++) {
+            double a = fs_exp_diff_nonpositive(dp[i][0], dp[i][1]);
+            if (!(a == dp_want[i] || (isnan(a) && isnan(dp_want[i])))) {
+                printf("fs_exp_diff_nonpositive(%g, %g) = %g\n", dp[i][0], dp[i][1], a);
+                bad = 1;
+            }
+        }
+        if (!isnan(fs_exp_small(NAN))) { printf("fs_exp_small(NaN) is not NaN\n"); bad = 1; }
+    }
+
     /* fs_log_ge1 on [1, 2^20]: uniform on [1, 200] and log-uniform. */
     {
         double max_lg1 = 0, at_lg1 = 0;
