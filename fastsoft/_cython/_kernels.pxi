@@ -226,23 +226,34 @@ cdef inline int threads_for(Py_ssize_t work, int nthreads) noexcept nogil:
 # split across threads is several, combined by rows_split.
 
 
-cdef inline double piece_max(const floating* x, Py_ssize_t n) noexcept nogil:
-    """Max of x (-inf for none; NaN is skipped: comparisons with NaN are false,
-    but NaN still reaches exp later and makes the sum NaN)."""
+cdef inline floating magnitude(floating v, bint absolute) noexcept nogil:
+    return (v if v >= 0 else -v) if absolute else v
+
+
+cdef inline double piece_max_of(const floating* x, Py_ssize_t n, bint absolute) noexcept nogil:
+    """Max of x, or of |x| (-inf for none; NaN is skipped: comparisons with NaN
+    are false, but NaN still reaches exp later and makes the sum NaN)."""
     cdef floating m[MAX_LANES]
+    cdef floating v
     cdef Py_ssize_t b, j, l, nv = n - n % MAX_LANES
     for l in range(MAX_LANES):
         m[l] = -INFINITY
     for b in range(nv // MAX_LANES):
         j = b * MAX_LANES
         for l in range(MAX_LANES):
-            m[l] = x[j + l] if x[j + l] > m[l] else m[l]
+            v = magnitude(x[j + l], absolute)
+            m[l] = v if v > m[l] else m[l]
     for j in range(nv, n):  # the tail (a whole short row) into 4 lanes: shorter chains
         l = j & 3
-        m[l] = x[j] if x[j] > m[l] else m[l]
+        v = magnitude(x[j], absolute)
+        m[l] = v if v > m[l] else m[l]
     for l in range(1, MAX_LANES):
         m[0] = m[l] if m[l] > m[0] else m[0]
     return m[0]
+
+
+cdef inline double piece_max(const floating* x, Py_ssize_t n) noexcept nogil:
+    return piece_max_of(x, n, False)
 
 
 cdef inline double piece_max_masked(const floating* x, const mask_t* mask, Py_ssize_t n,
@@ -379,6 +390,14 @@ cdef inline void piece_fill(floating* out, Py_ssize_t n, floating value) noexcep
         out[j] = value
 
 
+cdef inline double dot_term(floating a, floating b) noexcept nogil:
+    """a * b for a sum in double, in the data's precision: float32 products
+    are rounded to float32 (half an ulp each, and half the conversions); one
+    that overflows makes the sum +-inf, which plain_if_nonfinite then redoes
+    with products in double."""
+    return a * b
+
+
 cdef inline double piece_dot(const floating* y, const floating* dy, Py_ssize_t n) noexcept nogil:
     """Sum of dy[j] * y[j] in double."""
     cdef double s[LANES]
@@ -388,9 +407,9 @@ cdef inline double piece_dot(const floating* y, const floating* dy, Py_ssize_t n
     for b in range(nv // LANES):
         j = b * LANES
         for l in range(LANES):
-            add_to(&s[l], &c[l], <double>dy[j + l] * y[j + l], floating is double)
+            add_to(&s[l], &c[l], dot_term(dy[j + l], y[j + l]), floating is double)
     for j in range(nv, n):
-        add_to(&s[0], &c[0], <double>dy[j] * y[j], floating is double)
+        add_to(&s[0], &c[0], dot_term(dy[j], y[j]), floating is double)
     return plain_if_nonfinite(lanes_total(s, c), dy, y, n, 1)
 
 
@@ -410,9 +429,17 @@ cdef inline double piece_sum(const floating* dy, Py_ssize_t n) noexcept nogil:
 
 cdef inline void piece_softmax_backward(const floating* y, const floating* dy, floating* out,
                                         Py_ssize_t n, double dot) noexcept nogil:
-    # In double: for float32 data dy - dot may exceed float32's range where
-    # the product with y does not.
     cdef Py_ssize_t j
+    cdef float d32
+    if floating is float:
+        if fabs(dot) < 8.507059173023462e37 and piece_max_of(dy, n, True) < 8.507059173023462e37:
+            # Every |dy|, |dot| < 2^126: dy - dot cannot overflow, so float32
+            # lanes: three roundings, at most 1.5 ulp of |y| (|dy| + |dot|).
+            d32 = <float>dot
+            for j in range(n):
+                out[j] = y[j] * (dy[j] - d32)
+            return
+    # In double: dy - dot may leave float32's range where y (dy - dot) does not.
     for j in range(n):
         out[j] = <floating>(y[j] * (dy[j] - dot))
 
