@@ -427,21 +427,35 @@ cdef inline double piece_sum(const floating* dy, Py_ssize_t n) noexcept nogil:
     return plain_if_nonfinite(lanes_total(s, c), dy, <const floating*>NULL, n, 1)
 
 
-cdef inline void piece_softmax_backward(const floating* y, const floating* dy, floating* out,
-                                        Py_ssize_t n, double dot) noexcept nogil:
+cdef inline bint softmax_backward_in_float(const floating* dy, Py_ssize_t n,
+                                           double dot) noexcept nogil:
+    """Whether y * (dy - dot) for float32 data can be computed in float32
+    lanes: every |dy| and |dot| below 2^126, so that dy - dot cannot overflow
+    (in double it can leave float32's range where y * (dy - dot) does not)."""
+    if floating is double:
+        return False
+    return fabs(dot) < 8.507059173023462e37 and piece_max_of(dy, n, True) < 8.507059173023462e37
+
+
+cdef inline void softmax_backward_write(const floating* y, const floating* dy, floating* out,
+                                        Py_ssize_t n, double dot, bint in_float) noexcept nogil:
+    """out = y * (dy - dot); in float32 lanes when in_float (three roundings,
+    at most 1.5 ulp of |y| (|dy| + |dot|)), else in double."""
     cdef Py_ssize_t j
     cdef float d32
     if floating is float:
-        if fabs(dot) < 8.507059173023462e37 and piece_max_of(dy, n, True) < 8.507059173023462e37:
-            # Every |dy|, |dot| < 2^126: dy - dot cannot overflow, so float32
-            # lanes: three roundings, at most 1.5 ulp of |y| (|dy| + |dot|).
+        if in_float:
             d32 = <float>dot
             for j in range(n):
                 out[j] = y[j] * (dy[j] - d32)
             return
-    # In double: dy - dot may leave float32's range where y (dy - dot) does not.
     for j in range(n):
         out[j] = <floating>(y[j] * (dy[j] - dot))
+
+
+cdef inline void piece_softmax_backward(const floating* y, const floating* dy, floating* out,
+                                        Py_ssize_t n, double dot) noexcept nogil:
+    softmax_backward_write(y, dy, out, n, dot, softmax_backward_in_float(dy, n, dot))
 
 
 cdef inline bint float_exp_is_safe(const floating* y, Py_ssize_t n, double total) noexcept nogil:
@@ -660,12 +674,18 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     cdef floating e[SHORT_BLOCK]
     cdef double total[SHORT_BLOCK]
     cdef double exps[SHORT_BLOCK]
-    cdef double m
+    cdef double m, factor
+    cdef bint in_float
     cdef Py_ssize_t r, j, i, size = count * n
     if op == SOFTMAX_BACKWARD:
         short_sums(dy, x, total, count, n)
+        # One range check for the whole block (dots included), not per row.
+        factor = 0.0
         for r in range(count):
-            piece_softmax_backward(x + r * n, dy + r * n, out + r * n, n, total[r])
+            factor = fabs(total[r]) if fabs(total[r]) > factor else factor
+        in_float = softmax_backward_in_float(dy, size, factor)
+        for r in range(count):
+            softmax_backward_write(x + r * n, dy + r * n, out + r * n, n, total[r], in_float)
         return
     if op == LOG_SOFTMAX_BACKWARD:
         if float_exp_is_safe(x, size, 0.0):  # (the rest is in double here)
