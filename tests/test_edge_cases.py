@@ -295,3 +295,24 @@ def test_no_floating_point_errors(name, dtype, backend):
             shape = arrays[0].shape
             assert got.shape == (np.zeros(shape).sum(axis=axis).shape if name == "logsumexp"
                                  else shape)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+def test_rows_whose_halves_differ(name, dtype, backend):
+    """Rows whose first or second half holds only -inf, only NaN, or a +inf, next
+    to finite values, and halves far apart in magnitude.  With the parallel
+    Cython fixture each row is split across threads and each half is shifted by
+    its own max first; the combined results must be those of the whole row."""
+    rng = np.random.default_rng(7)
+    x = 3.0 * rng.standard_normal((8, 40))
+    x[0, :20] = -inf             # a piece of only -inf beside finite values
+    x[1, 20:] = -inf
+    x[2, :20] = nan              # a piece of only NaN: the row is NaN
+    x[3, :20], x[3, 20:] = nan, -inf
+    x[4, 25] = inf               # a +inf max
+    x[5, :] = -inf               # all -inf
+    x[6, :20] -= 300.0           # a piece far below the other (exps underflow)
+    x[7, 20:] += 300.0
+    for row in x.astype(dtype):  # one row per call: few rows are what gets split
+        check(name, (row[None, :],), backend=backend, axis=-1)

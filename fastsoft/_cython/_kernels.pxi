@@ -748,6 +748,89 @@ cdef void rows_short(Op op, const floating* x, const floating* dy, floating* out
 # so that every thread has work.  Scratch is O(rows * parts).
 
 
+cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t outer,
+                          Py_ssize_t n, int nthreads, Py_ssize_t parts) except -1 nogil:
+    """rows_split for the unmasked forward functions, in two passes instead of
+    three: each piece is shifted by its own max (read while the piece is in
+    cache), and the pieces' sums are brought to the row's max when combined:
+        total = sum_p s_p exp(m_p - M),   M = max_p m_p
+    softmax then scales each piece by exp(m_p - M) / total, log_softmax
+    writes x - M - log(total), logsumexp needs no second pass.  Rows whose max
+    is not finite (only -inf and NaN, or a +inf) are redone by the row
+    function, which gives them their NaN / inf semantics (rare)."""
+    cdef Py_ssize_t tasks = outer * parts
+    cdef Py_ssize_t t, r, p, j0, j1
+    cdef double* part_max = <double*>malloc(tasks * sizeof(double))
+    cdef double* part_sum = <double*>malloc(tasks * sizeof(double))
+    cdef double* row_max = <double*>malloc(outer * sizeof(double))
+    cdef double* row_total = <double*>malloc(outer * sizeof(double))
+    cdef double total, comp, m
+    try:
+        if part_max == NULL or part_sum == NULL or row_max == NULL or row_total == NULL:
+            with gil:
+                raise MemoryError()
+        # Pass 1: each piece's max and its sum of exp(x - max) (softmax also
+        # stores the exps).  A piece of only -inf (or none) adds nothing.
+        for t in prange(tasks, schedule='static', num_threads=nthreads):
+            j0 = (t % parts) * n // parts
+            j1 = (t % parts + 1) * n // parts
+            r = t // parts
+            part_max[t] = piece_max(x + r * n + j0, j1 - j0)
+            if part_max[t] == -INFINITY:
+                # Only -inf or NaN (the max skips NaN): nothing to add, or a NaN
+                # that must still reach the row's sum.
+                part_sum[t] = NAN if piece_has_nan(x + r * n + j0, NULL, j1 - j0) else 0.0
+                if op == SOFTMAX:
+                    piece_fill(out + r * n + j0, j1 - j0, 0.0)
+            elif op == SOFTMAX:
+                part_sum[t] = piece_exp_store_sum(x + r * n + j0, out + r * n + j0, j1 - j0,
+                                                  part_max[t])
+            else:
+                part_sum[t] = piece_sum_exp(x + r * n + j0, j1 - j0, part_max[t])
+        # The rows: M and the sums brought to it (part_max becomes the pieces'
+        # factor exp(m_p - M)).
+        for r in range(outer):
+            m = -INFINITY
+            for p in range(parts):
+                m = part_max[r * parts + p] if part_max[r * parts + p] > m else m
+            row_max[r] = m
+            if m - m != 0.0:
+                row_op(op, x + r * n, NULL, NULL, out + r * (1 if op == LOGSUMEXP else n), n)
+                continue
+            total = 0.0
+            comp = 0.0
+            for p in range(parts):
+                part_max[r * parts + p] = exp_of_diff(part_max[r * parts + p], m)
+                fs_kahan_add(&total, &comp, part_sum[r * parts + p] * part_max[r * parts + p])
+            row_total[r] = total - comp
+            if op == LOGSUMEXP:
+                out[r] = <floating>(m + log(row_total[r]))
+        if op == LOGSUMEXP:
+            return 0
+        # Pass 2: write the pieces of the rows with a finite max.
+        for t in prange(tasks, schedule='static', num_threads=nthreads):
+            j0 = (t % parts) * n // parts
+            j1 = (t % parts + 1) * n // parts
+            r = t // parts
+            if row_max[r] - row_max[r] == 0.0:
+                if op == SOFTMAX:
+                    piece_scale(out + r * n + j0, NULL, j1 - j0, part_max[t] / row_total[r])
+                else:
+                    piece_log_softmax(x + r * n + j0, NULL, out + r * n + j0, j1 - j0,
+                                      row_max[r], log(row_total[r]))
+        return 0
+    finally:
+        free(part_max)
+        free(part_sum)
+        free(row_max)
+        free(row_total)
+
+
+cdef inline double exp_of_diff(double v, double m) noexcept nogil:
+    """exp(v - m) for doubles v <= m (-inf v gives 0)."""
+    return fs_exp_diff_nonpositive(v, m)
+
+
 cdef int rows_split(Op op, const floating* x, const floating* dy, const mask_t* mask,
                     floating* out, Py_ssize_t outer, Py_ssize_t n, int nthreads,
                     Py_ssize_t parts) except -1 nogil:
@@ -1137,6 +1220,8 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
         # loaded); split each row into one piece per thread (as many pieces
         # as threads keeps every task the same size).
         parts = nt
+        if mask == NULL and (op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP):
+            return rows_split_local(op, x, out, outer, n, nt, parts)
         return rows_split(op, x, dy, mask, out, outer, n, nt, parts)
     if mask == NULL and n <= (SHORT_ROW_NO_EXP if op == SOFTMAX_BACKWARD else SHORT_ROW):
         rows_short(op, x, dy, out, outer, n, nthreads)
