@@ -458,34 +458,56 @@ cdef inline void piece_softmax_backward(const floating* y, const floating* dy, f
     softmax_backward_write(y, dy, out, n, dot, softmax_backward_in_float(dy, n, dot))
 
 
-cdef inline bint float_exp_is_safe(const floating* y, Py_ssize_t n, double total) noexcept nogil:
-    """Whether dy - exp(y) * total for float32 data can be computed in float32
-    lanes with fs_expf_small: every y <= 43 (NaN is fine; a log_softmax output
-    is <= 0), and neither total nor exp(y) * total beyond 2^127 (so no
-    intermediate overflows where the exact result is finite)."""
-    cdef double ymax, factor
+ctypedef enum ExpMode:
+    EXP_ANY     # exp_of: any y (fs_exp_f32 in double lanes for float32, fs_exp)
+    EXP_SMALL   # float64 y <= 664: fs_exp_small
+    EXP_FLOAT   # float32 y <= 43 and no overflow on the way: all in float32 lanes
+
+
+cdef inline ExpMode log_softmax_backward_mode(const floating* dtype_of, double ymax,
+                                              double total_max) noexcept nogil:
+    """How to compute dy - exp(y) * total given the largest y and |total|: the
+    leanest exp valid for every y, and float32 lanes only where neither total
+    nor exp(y) * total exceeds 2^127 (so no intermediate overflows where the
+    exact result is finite).  A log_softmax output always has y <= 0."""
+    cdef double factor
     if floating is double:
-        return False
-    ymax = piece_max(y, n)
+        return EXP_SMALL if ymax <= 664.0 else EXP_ANY
     factor = fs_exp(ymax) if ymax > 0.0 else 1.0
-    return ymax <= 43.0 and fabs(total) * factor < 1.7014118346046923e38  # 2^127
+    if ymax <= 43.0 and total_max * factor < 1.7014118346046923e38:  # 2^127
+        return EXP_FLOAT
+    return EXP_ANY
+
+
+cdef inline floating log_softmax_backward_value(floating y, floating dy, double total,
+                                                float total32, ExpMode mode) noexcept nogil:
+    """dy - exp(y) * total.  EXP_FLOAT: exp to 0.96 ulp and three float32
+    roundings, at most 2.5 ulp of |dy| + exp(y) |total|."""
+    if floating is float:
+        if mode == EXP_FLOAT:
+            return dy - fs_expf_small(y) * total32
+        return <float>(dy - fs_exp_f32(y) * total)
+    else:
+        if mode == EXP_SMALL:
+            return dy - fs_exp_small(y) * total
+        return dy - fs_exp(y) * total
 
 
 cdef inline void piece_log_softmax_backward(const floating* y, const floating* dy,
                                             floating* out, Py_ssize_t n,
                                             double total) noexcept nogil:
     cdef Py_ssize_t j
-    cdef float t32
-    if floating is float:
-        if float_exp_is_safe(y, n, total):
-            # All in float32 lanes: exp to 0.96 ulp and three roundings, at
-            # most 2.5 ulp of |dy| + exp(y) * |total|.
-            t32 = <float>total
-            for j in range(n):
-                out[j] = dy[j] - fs_expf_small(y[j]) * t32
-            return
-    for j in range(n):
-        out[j] = <floating>(dy[j] - exp_of(y[j]) * total)
+    cdef ExpMode mode = log_softmax_backward_mode(y, piece_max(y, n), fabs(total))
+    cdef float total32 = <float>total
+    if mode == EXP_ANY:
+        for j in range(n):
+            out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_ANY)
+    elif mode == EXP_SMALL:
+        for j in range(n):
+            out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_SMALL)
+    else:
+        for j in range(n):
+            out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_FLOAT)
 
 
 # ---------------------------------------------------------------------------
@@ -676,6 +698,7 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     cdef double exps[SHORT_BLOCK]
     cdef double m, factor
     cdef bint in_float
+    cdef ExpMode mode
     cdef Py_ssize_t r, j, i, size = count * n
     if op == SOFTMAX_BACKWARD:
         short_sums(dy, x, total, count, n)
@@ -688,9 +711,15 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
             softmax_backward_write(x + r * n, dy + r * n, out + r * n, n, total[r], in_float)
         return
     if op == LOG_SOFTMAX_BACKWARD:
-        if float_exp_is_safe(x, size, 0.0):  # (the rest is in double here)
+        # The exps in a double buffer (the rest is in double here): only the
+        # exp's validity matters (total 0 in the mode's overflow check).
+        mode = log_softmax_backward_mode(x, piece_max(x, size), 0.0)
+        if mode == EXP_FLOAT:
             for i in range(size):
                 exps[i] = fs_expf_small(x[i])
+        elif mode == EXP_SMALL:
+            for i in range(size):
+                exps[i] = fs_exp_small(x[i])
         else:
             for i in range(size):
                 exps[i] = exp_of(x[i])
@@ -1115,6 +1144,25 @@ cdef inline void cols_logsumexp(const floating* x, const mask_t* mask, floating*
             out[i] = <floating>(NAN if has_nan else m)
 
 
+cdef inline double cols_max_of(const floating* y, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
+                               bint absolute) noexcept nogil:
+    """Max of y (or |y|) over a chunk of w columns of n rows."""
+    cdef double m = -INFINITY, v
+    cdef Py_ssize_t j
+    for j in range(n):
+        v = piece_max_of(y + j * stride, w, absolute)
+        m = v if v > m else m
+    return m
+
+
+cdef inline double cols_abs_max(const double* col_sum, Py_ssize_t w) noexcept nogil:
+    cdef double m = 0.0
+    cdef Py_ssize_t i
+    for i in range(w):
+        m = fabs(col_sum[i]) if fabs(col_sum[i]) > m else m
+    return m
+
+
 cdef inline void cols_softmax_backward(const floating* y, const floating* dy, floating* out,
                                        Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
                                        double* col_sum, double* col_comp) noexcept nogil:
@@ -1122,7 +1170,21 @@ cdef inline void cols_softmax_backward(const floating* y, const floating* dy, fl
     cdef const floating* yr
     cdef const floating* dyr
     cdef floating* orow
+    cdef float* sum32 = <float*>col_comp  # free after cols_sum_dy
     cols_sum_dy(y, dy, True, n, stride, w, col_sum, col_comp)
+    if floating is float:
+        if (cols_abs_max(col_sum, w) < 8.507059173023462e37
+                and cols_max_of(dy, n, stride, w, True) < 8.507059173023462e37):
+            # As softmax_backward_write: no |dy|, |dot| reaches 2^126.
+            for i in range(w):
+                sum32[i] = <float>col_sum[i]
+            for j in range(n):
+                yr = y + j * stride
+                dyr = dy + j * stride
+                orow = out + j * stride
+                for i in range(w):
+                    orow[i] = yr[i] * (dyr[i] - sum32[i])
+            return
     for j in range(n):
         yr = y + j * stride
         dyr = dy + j * stride
@@ -1138,13 +1200,28 @@ cdef inline void cols_log_softmax_backward(const floating* y, const floating* dy
     cdef const floating* yr
     cdef const floating* dyr
     cdef floating* orow
+    cdef float* sum32 = <float*>col_comp  # free after cols_sum_dy
+    cdef ExpMode mode
     cols_sum_dy(y, dy, False, n, stride, w, col_sum, col_comp)
+    mode = log_softmax_backward_mode(y, cols_max_of(y, n, stride, w, False),
+                                     cols_abs_max(col_sum, w))
+    for i in range(w):
+        sum32[i] = <float>col_sum[i]
     for j in range(n):
         yr = y + j * stride
         dyr = dy + j * stride
         orow = out + j * stride
-        for i in range(w):
-            orow[i] = <floating>(dyr[i] - exp_of(yr[i]) * col_sum[i])
+        if mode == EXP_ANY:
+            for i in range(w):
+                orow[i] = log_softmax_backward_value(yr[i], dyr[i], col_sum[i], sum32[i], EXP_ANY)
+        elif mode == EXP_SMALL:
+            for i in range(w):
+                orow[i] = log_softmax_backward_value(yr[i], dyr[i], col_sum[i], sum32[i],
+                                                     EXP_SMALL)
+        else:
+            for i in range(w):
+                orow[i] = log_softmax_backward_value(yr[i], dyr[i], col_sum[i], sum32[i],
+                                                     EXP_FLOAT)
 
 
 cdef inline Py_ssize_t column_chunk(Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize) noexcept nogil:
