@@ -5,25 +5,29 @@
 #
 # Layout contract (fastsoft._api): C-contiguous float32 or float64 blocks of one
 # dtype.  Row functions get (outer, n, inner) blocks and reduce the middle axis;
-# inner == 1 is the last-axis case (one row per task, or one row split across
-# threads when rows are few and long), inner > 1 runs chunks of the contiguous
-# inner axis (columns), so loads stay vectorizable and nothing is transposed.
-# Element-wise functions get 1-D blocks.  `out` may be the very memory of an
-# input (in place): every loop reads an element before it writes it.  The mask
-# is a uint8 view of a boolean block, or None.
+# inner == 1 is the last-axis case: rows of up to SHORT_ROW elements in blocks
+# of rows (per-row scalar loops, exps vectorized over the block), longer rows
+# one per task, and few long rows split across threads (two-level reduction).
+# inner > 1 runs chunks of the contiguous inner axis (columns), so loads stay
+# vectorizable and nothing is transposed.  Element-wise functions get 1-D
+# blocks.  `out` may be the very memory of an input (in place): every loop
+# reads an element before it writes it.  The mask is a uint8 view of a
+# boolean block, or None.
 #
-# Accuracy (the Numba backend's method): x - max is exact (TwoSum), sums are
-# in double, float64 sums and dot products are Kahan-compensated per SIMD
-# lane; float32 sums are plain double sums (their error, n * 2^-53, is far
-# below float32's eps).  float32 exps are computed in float32 lanes (twice
-# the elements per instruction) to 0.79 ulp, everything else in double.
+# Accuracy (the Numba backend's method): x - max is exact (TwoSum, folded into
+# the exp's argument reduction), sums are in double, float64 sums and dot
+# products are Kahan-compensated per SIMD lane; float32 sums are plain double
+# sums (their error, n * 2^-53, is far below float32's eps).  float32 exps,
+# sigmoid and log_sigmoid run in float32 lanes (twice the elements per
+# instruction; exp to 0.79-0.96 ulp), and so do float32 backward passes where
+# no intermediate can overflow float32; everything else is in double.
 #
-# SIMD: exp is fs_exp / fs_expf / fs_exp_f32 from fs_math.h (branch-free C that gcc
-# vectorizes without -ffast-math).  Reductions keep LANES independent
-# accumulators, which the compiler maps onto vector registers without
-# reassociating anything (we do not compile with -fassociative-math: it would
-# break the TwoSum and Kahan steps).  Masked rows are scalar loops: correct,
-# simple, and not on the hot path of the benchmarks.
+# SIMD: exp and log are branch-free C from fs_math.h that gcc vectorizes
+# without -ffast-math.  Reductions keep LANES independent accumulators, which
+# the compiler maps onto vector registers without reassociating anything (we
+# do not compile with -fassociative-math: it would break the TwoSum and Kahan
+# steps).  Masked rows are scalar loops: correct, simple, and not on the hot
+# path of the benchmarks.
 
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY, NAN, fabs, log
@@ -627,7 +631,7 @@ cdef inline double short_term(const floating* e, const floating* y, Py_ssize_t k
 
 
 cdef inline void short_sums(const floating* e, const floating* y, double* total,
-                            Py_ssize_t count, Py_ssize_t n) noexcept nogil:
+                            Py_ssize_t count, Py_ssize_t n, bint of_exps) noexcept nogil:
     """total[r] = the sum of row r of e (or of e * y when y is given), in
     double, Kahan-compensated for float64 data; four rows at a time: four
     independent dependency chains instead of one."""
@@ -654,8 +658,10 @@ cdef inline void short_sums(const floating* e, const floating* y, double* total,
             add_to(&t0, &c0, short_term(e, y, r * n + j), comp)
         total[r] = t0 - c0
         r += 1
-    for r in range(count):
-        total[r] = plain_if_nonfinite(total[r], e + r * n, NULL if y == NULL else y + r * n, n, 1)
+    if not of_exps:  # sums of exps (terms <= 1) cannot overflow
+        for r in range(count):
+            total[r] = plain_if_nonfinite(total[r], e + r * n, NULL if y == NULL else y + r * n,
+                                          n, 1)
 
 
 cdef inline void short_maxima(const floating* x, floating* shift, Py_ssize_t count,
@@ -701,7 +707,7 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     cdef ExpMode mode
     cdef Py_ssize_t r, j, i, size = count * n
     if op == SOFTMAX_BACKWARD:
-        short_sums(dy, x, total, count, n)
+        short_sums(dy, x, total, count, n, False)
         # One range check for the whole block (dots included), not per row.
         factor = 0.0
         for r in range(count):
@@ -723,7 +729,7 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
         else:
             for i in range(size):
                 exps[i] = exp_of(x[i])
-        short_sums(dy, NULL, total, count, n)
+        short_sums(dy, NULL, total, count, n, False)
         for r in range(count):
             for j in range(n):
                 out[r * n + j] = <floating>(dy[r * n + j] - exps[r * n + j] * total[r])
@@ -732,7 +738,7 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     short_maxima(x, shift, count, n)
     for i in range(size):
         e[i] = exp_diff(x[i], shift[i])
-    short_sums(e, NULL, total, count, n)
+    short_sums(e, NULL, total, count, n, True)
     # Then the rows' reciprocals or logs, vectorized over the rows.
     if op == SOFTMAX:
         for r in range(count):
