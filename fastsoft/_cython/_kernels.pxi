@@ -230,34 +230,23 @@ cdef inline int threads_for(Py_ssize_t work, int nthreads) noexcept nogil:
 # split across threads is several, combined by rows_split.
 
 
-cdef inline floating magnitude(floating v, bint absolute) noexcept nogil:
-    return (v if v >= 0 else -v) if absolute else v
-
-
-cdef inline double piece_max_of(const floating* x, Py_ssize_t n, bint absolute) noexcept nogil:
-    """Max of x, or of |x| (-inf for none; NaN is skipped: comparisons with NaN
-    are false, but NaN still reaches exp later and makes the sum NaN)."""
+cdef inline double piece_max(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Max of x (-inf for none; NaN is skipped: comparisons with NaN are false,
+    but NaN still reaches exp later and makes the sum NaN)."""
     cdef floating m[MAX_LANES]
-    cdef floating v
     cdef Py_ssize_t b, j, l, nv = n - n % MAX_LANES
     for l in range(MAX_LANES):
         m[l] = -INFINITY
     for b in range(nv // MAX_LANES):
         j = b * MAX_LANES
         for l in range(MAX_LANES):
-            v = magnitude(x[j + l], absolute)
-            m[l] = v if v > m[l] else m[l]
+            m[l] = x[j + l] if x[j + l] > m[l] else m[l]
     for j in range(nv, n):  # the tail (a whole short row) into 4 lanes: shorter chains
         l = j & 3
-        v = magnitude(x[j], absolute)
-        m[l] = v if v > m[l] else m[l]
+        m[l] = x[j] if x[j] > m[l] else m[l]
     for l in range(1, MAX_LANES):
         m[0] = m[l] if m[l] > m[0] else m[0]
     return m[0]
-
-
-cdef inline double piece_max(const floating* x, Py_ssize_t n) noexcept nogil:
-    return piece_max_of(x, n, False)
 
 
 cdef inline double piece_max_masked(const floating* x, const mask_t* mask, Py_ssize_t n,
@@ -431,14 +420,13 @@ cdef inline double piece_sum(const floating* dy, Py_ssize_t n) noexcept nogil:
     return plain_if_nonfinite(lanes_total(s, c), dy, <const floating*>NULL, n, 1)
 
 
-cdef inline bint softmax_backward_in_float(const floating* dy, Py_ssize_t n,
-                                           double dot) noexcept nogil:
+cdef inline bint softmax_backward_in_float(double dot) noexcept nogil:
     """Whether y * (dy - dot) for float32 data can be computed in float32
-    lanes: every |dy| and |dot| below 2^126, so that dy - dot cannot overflow
-    (in double it can leave float32's range where y * (dy - dot) does not)."""
-    if floating is double:
-        return False
-    return fabs(dot) < 8.507059173023462e37 and piece_max_of(dy, n, True) < 8.507059173023462e37
+    lanes: |dot| below 2^102, half an ulp of float32's largest value, so that
+    dy - dot (|dy| <= FLT_MAX) cannot round to +-inf where the exact product
+    with y is finite (in double it never does).  An inf or NaN dy gives the
+    same result either way."""
+    return fabs(dot) < 5.070602400912918e30  # 2^102
 
 
 cdef inline void softmax_backward_write(const floating* y, const floating* dy, floating* out,
@@ -459,7 +447,8 @@ cdef inline void softmax_backward_write(const floating* y, const floating* dy, f
 
 cdef inline void piece_softmax_backward(const floating* y, const floating* dy, floating* out,
                                         Py_ssize_t n, double dot) noexcept nogil:
-    softmax_backward_write(y, dy, out, n, dot, softmax_backward_in_float(dy, n, dot))
+    softmax_backward_write(y, dy, out, n, dot,
+                           floating is float and softmax_backward_in_float(dot))
 
 
 ctypedef enum ExpMode:
@@ -702,19 +691,14 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     cdef floating e[SHORT_BLOCK]
     cdef double total[SHORT_BLOCK]
     cdef double exps[SHORT_BLOCK]
-    cdef double m, factor
-    cdef bint in_float
+    cdef double m
     cdef ExpMode mode
     cdef Py_ssize_t r, j, i, size = count * n
     if op == SOFTMAX_BACKWARD:
         short_sums(dy, x, total, count, n, False)
-        # One range check for the whole block (dots included), not per row.
-        factor = 0.0
         for r in range(count):
-            factor = fabs(total[r]) if fabs(total[r]) > factor else factor
-        in_float = softmax_backward_in_float(dy, size, factor)
-        for r in range(count):
-            softmax_backward_write(x + r * n, dy + r * n, out + r * n, n, total[r], in_float)
+            softmax_backward_write(x + r * n, dy + r * n, out + r * n, n, total[r],
+                                   floating is float and softmax_backward_in_float(total[r]))
         return
     if op == LOG_SOFTMAX_BACKWARD:
         # The exps in a double buffer (the rest is in double here): only the
@@ -1150,13 +1134,13 @@ cdef inline void cols_logsumexp(const floating* x, const mask_t* mask, floating*
             out[i] = <floating>(NAN if has_nan else m)
 
 
-cdef inline double cols_max_of(const floating* y, Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
-                               bint absolute) noexcept nogil:
-    """Max of y (or |y|) over a chunk of w columns of n rows."""
+cdef inline double cols_max_of(const floating* y, Py_ssize_t n, Py_ssize_t stride,
+                               Py_ssize_t w) noexcept nogil:
+    """Max of y over a chunk of w columns of n rows."""
     cdef double m = -INFINITY, v
     cdef Py_ssize_t j
     for j in range(n):
-        v = piece_max_of(y + j * stride, w, absolute)
+        v = piece_max(y + j * stride, w)
         m = v if v > m else m
     return m
 
@@ -1179,9 +1163,7 @@ cdef inline void cols_softmax_backward(const floating* y, const floating* dy, fl
     cdef float* sum32 = <float*>col_comp  # free after cols_sum_dy
     cols_sum_dy(y, dy, True, n, stride, w, col_sum, col_comp)
     if floating is float:
-        if (cols_abs_max(col_sum, w) < 8.507059173023462e37
-                and cols_max_of(dy, n, stride, w, True) < 8.507059173023462e37):
-            # As softmax_backward_write: no |dy|, |dot| reaches 2^126.
+        if softmax_backward_in_float(cols_abs_max(col_sum, w)):
             for i in range(w):
                 sum32[i] = <float>col_sum[i]
             for j in range(n):
@@ -1209,7 +1191,7 @@ cdef inline void cols_log_softmax_backward(const floating* y, const floating* dy
     cdef float* sum32 = <float*>col_comp  # free after cols_sum_dy
     cdef ExpMode mode
     cols_sum_dy(y, dy, False, n, stride, w, col_sum, col_comp)
-    mode = log_softmax_backward_mode(y, cols_max_of(y, n, stride, w, False),
+    mode = log_softmax_backward_mode(y, cols_max_of(y, n, stride, w),
                                      cols_abs_max(col_sum, w))
     for i in range(w):
         sum32[i] = <float>col_sum[i]
