@@ -234,6 +234,14 @@ def update_readme(readme, results):
     return True
 
 
+def _plot_label(case):
+    """A short tick label: ``8192x1000 ax0 f32 out``."""
+    label = "x".join(map(str, case.shape))
+    if case.axis not in (-1, len(case.shape) - 1):
+        label += f" ax{case.axis}"
+    return f"{label} f{case.dtype[5:]}{' out' if case.out else ''}"
+
+
 def _plot(results, path):
     """A PNG of fastsoft's ratio to the floor per case; a Markdown line about it."""
     try:
@@ -241,24 +249,31 @@ def _plot(results, path):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return "(No plot: matplotlib is not installed; `pip install fastsoft[plot]`.)"
-    functions = _comparisons.FUNCTIONS
-    fig, axes = plt.subplots(len(functions), 1, figsize=(11, 2.2 * len(functions)), sharex=False)
+    functions = [f for f in _comparisons.FUNCTIONS if any(m.case.function == f for m in results)]
+    fig, axes = plt.subplots(len(functions), 1, figsize=(12, 3.0 * len(functions)), sharex=False,
+                             squeeze=False)
+    axes = axes[:, 0]
     for ax, function in zip(axes, functions):
         ms = [m for m in results if m.case.function == function]
-        labels = [f"{m.case.shape_label}\n{m.case.dtype[5:]}{' out' if m.case.out else ''}"
-                  for m in ms]
+        labels = [_plot_label(m.case) for m in ms]
         values = [_fast_over_floor(m) or 0 for m in ms]
         torch = [(m.ratio("torch", FLOOR) or 0) / (1.5 if m.case.is_backward else 1) for m in ms]
         xs = range(len(ms))
         ax.bar([x - 0.2 for x in xs], values, width=0.4, label="fastsoft")
         ax.bar([x + 0.2 for x in xs], torch, width=0.4, label="PyTorch")
         ax.axhline(1.0, color="black", linewidth=0.8)
+        # Ratios run from below 1 to near 100: a log scale keeps both readable.
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(function, fontsize=9)
-        ax.set_ylabel("x floor")
+        ax.set_ylabel("x floor (log)")
         ax.set_xticks(list(xs))
-        ax.set_xticklabels(labels, fontsize=5)
+        ax.set_xticklabels(labels, fontsize=6, rotation=60, ha="right")
         ax.legend(fontsize=6, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
