@@ -27,6 +27,7 @@ _loaded = {}
 _default_backend = None  # None: pick the best available for the input
 _num_threads = None  # None: not yet read from the environment
 _env_backend = None  # FASTSOFT_BACKEND, stripped; None: not yet read
+_default_cpu = None  # default_cpu_kernels()'s answer; None: not yet decided
 
 
 def _find(module):
@@ -113,21 +114,34 @@ def default_backend():
     return best_cpu_backend()
 
 
+def default_cpu_kernels():
+    """The kernel module of the default backend when that is a CPU backend,
+    else None: the front door's fast path for NumPy input, decided once until
+    the default changes."""
+    global _default_cpu
+    if _default_cpu is None:
+        name = default_backend()
+        _default_cpu = load_backend(name) if name in CPU_BACKENDS else False
+    return _default_cpu or None
+
+
 def set_default_backend(name):
-    global _default_backend
+    global _default_backend, _default_cpu
     _default_backend = None if name is None else check_backend_name(name)
+    _default_cpu = None
 
 
 @contextlib.contextmanager
 def use_backend(name):
     """Context manager: make ``name`` the default backend inside the block."""
-    global _default_backend
+    global _default_backend, _default_cpu
     previous = _default_backend
     set_default_backend(name)
     try:
         yield
     finally:
         _default_backend = previous
+        _default_cpu = None
 
 
 def load_backend(name):

@@ -227,3 +227,33 @@ def test_public_api():
 
     for name in FUNCTIONS:
         assert callable(getattr(reference, name))
+
+
+def test_default_backend_change_reaches_the_next_call(restore_config, monkeypatch):
+    """set_backend and use_backend decide which kernels the very next call runs
+    (the front door caches the default backend's kernels)."""
+    from fastsoft import _config
+
+    numba_kernels = _config.load_backend("numba")
+    calls = []
+    original = numba_kernels.softmax
+
+    def spy(*args):
+        calls.append(args[0].shape)
+        return original(*args)
+
+    monkeypatch.setattr(numba_kernels, "softmax", spy)
+    x = np.linspace(-3, 3, 12).reshape(3, 4)
+    default_is_numba = fastsoft.get_backend() == "numba"
+    fastsoft.softmax(x)
+    assert len(calls) == int(default_is_numba)
+    with fastsoft.use_backend("numba"):
+        fastsoft.softmax(x)
+    assert len(calls) == 1 + int(default_is_numba)
+    fastsoft.softmax(x)
+    assert len(calls) == 1 + 2 * int(default_is_numba)
+    fastsoft.set_backend("numba")
+    check("softmax", (x,), backend=None)
+    assert len(calls) == 2 + 2 * int(default_is_numba)
+    fastsoft.softmax(x, backend="numba")
+    assert len(calls) == 3 + 2 * int(default_is_numba)

@@ -315,5 +315,78 @@ int main(void)
             }
         }
     }
+    /* The lean exps and the sigmoids built on them: fs_exp_neg on [-746, 0],
+     * fs_expf_neg on [-104, 0], and fs_sigmoid / fs_sigmoid_f end to end
+     * against long double 1 / (1 + expl(-x)) (uniform near 0, across the
+     * range, and out to the subnormal results). */
+    {
+        static float xf[N], rf[N];
+        double max_n = 0, max_nf = 0, max_sg = 0, max_sgf = 0;
+        double at_n = 0, at_sg = 0; float at_nf = 0, at_sgf = 0;
+        for (int rep = 0; rep < 8; rep++) {
+            for (int i = 0; i < N; i++)
+                xs[i] = (rep % 4 == 0) ? uniform(-746.0, 0.0) : (rep % 4 == 1) ? uniform(-1.0, 0.0)
+                      : (rep % 4 == 2) ? uniform(-746.0, -700.0) : -exp2(uniform(-40.0, 9.5));
+            for (int i = 0; i < N; i++)
+                ys[i] = fs_exp_neg(xs[i]);
+            for (int i = 0; i < N; i++) {
+                double e = ulp_err(ys[i], expl((long double)xs[i]), 53, -1021);
+                if (e > max_n) { max_n = e; at_n = xs[i]; }
+            }
+            for (int i = 0; i < N; i++)
+                xs[i] = (rep % 4 == 0) ? uniform(-800.0, 800.0) : (rep % 4 == 1) ? uniform(-4.0, 4.0)
+                      : (rep % 4 == 2) ? uniform(-746.0, -700.0)
+                      : (rep < 4 ? 1 : -1) * exp2(uniform(-40.0, 9.5));
+            for (int i = 0; i < N; i++)
+                ys[i] = fs_sigmoid(xs[i]);
+            for (int i = 0; i < N; i++) {
+                double e = ulp_err(ys[i], 1.0L / (1.0L + expl(-(long double)xs[i])), 53, -1021);
+                if (e > max_sg) { max_sg = e; at_sg = xs[i]; }
+            }
+            for (int i = 0; i < N; i++)
+                xf[i] = (rep % 4 == 0) ? (float)uniform(-104.0, 0.0)
+                      : (rep % 4 == 1) ? (float)uniform(-1.0, 0.0)
+                      : (rep % 4 == 2) ? (float)uniform(-104.0, -80.0) : (float)-exp2(uniform(-30.0, 6.7));
+            for (int i = 0; i < N; i++)
+                rf[i] = fs_expf_neg(xf[i]);
+            for (int i = 0; i < N; i++) {
+                double e = ulp_err(rf[i], expl((long double)xf[i]), 24, -125);
+                if (e > max_nf) { max_nf = e; at_nf = xf[i]; }
+            }
+            for (int i = 0; i < N; i++)
+                xf[i] = (rep % 4 == 0) ? (float)uniform(-110.0, 110.0)
+                      : (rep % 4 == 1) ? (float)uniform(-4.0, 4.0)
+                      : (rep % 4 == 2) ? (float)uniform(-104.0, -80.0)
+                      : (float)((rep < 4 ? 1 : -1) * exp2(uniform(-30.0, 6.7)));
+            for (int i = 0; i < N; i++)
+                rf[i] = fs_sigmoid_f(xf[i]);
+            for (int i = 0; i < N; i++) {
+                double e = ulp_err(rf[i], 1.0L / (1.0L + expl(-(long double)xf[i])), 24, -125);
+                if (e > max_sgf) { max_sgf = e; at_sgf = xf[i]; }
+            }
+        }
+        printf("fs_exp_neg max %.3f ulp (at %.17g)\n", max_n, at_n);
+        printf("fs_sigmoid max %.3f ulp (at %.17g)\n", max_sg, at_sg);
+        printf("fs_expf_neg max %.3f float32 ulp (at %.9g)\n", max_nf, at_nf);
+        printf("fs_sigmoid_f max %.3f float32 ulp (at %.9g)\n", max_sgf, at_sgf);
+        const double sd[] = {0.0, -0.0, INFINITY, -INFINITY, 745.0, -745.0, 800.0, -800.0, 1e-300};
+        for (unsigned i = 0; i < sizeof sd / sizeof sd[0]; i++) {
+            double a = fs_sigmoid(sd[i]), b = (double)(1.0L / (1.0L + expl(-(long double)sd[i])));
+            if (!(a == b || fabs(a / b - 1) < 4.5e-16 || fabs(a - b) <= 0x1p-1074)) {
+                printf("edge fs_sigmoid(%.17g) = %.17g, want %.17g\n", sd[i], a, b);
+                bad = 1;
+            }
+            float af = fs_sigmoid_f((float)sd[i]);
+            float bf = (float)(1.0L / (1.0L + expl(-(long double)(float)sd[i])));
+            if (!(af == bf || fabsf(af / bf - 1) < 2.4e-7f || fabsf(af - bf) <= 0x1p-149f)) {
+                printf("edge fs_sigmoid_f(%.9g) = %.9g, want %.9g\n", (float)sd[i], af, bf);
+                bad = 1;
+            }
+        }
+        if (!isnan(fs_sigmoid(NAN)) || !isnan(fs_sigmoid_f(NAN)) || fs_exp_neg(-INFINITY) != 0.0) {
+            printf("fs_sigmoid(NaN), fs_sigmoid_f(NaN) or fs_exp_neg(-inf) is wrong\n");
+            bad = 1;
+        }
+    }
     return bad;
 }
