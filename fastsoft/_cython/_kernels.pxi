@@ -1290,15 +1290,54 @@ cdef inline Py_ssize_t column_chunk(Py_ssize_t n, Py_ssize_t inner, Py_ssize_t i
     return inner if inner < chunk else chunk
 
 
+cdef inline void cols_task(Op op, const floating* x, const floating* dy, const mask_t* mask,
+                           floating* out, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t chunk,
+                           Py_ssize_t chunks, Py_ssize_t t, double* scratch,
+                           mask_t* col_found) noexcept nogil:
+    """Task t of cols: chunk t % chunks of the columns of block t // chunks."""
+    cdef Py_ssize_t o = t // chunks
+    cdef Py_ssize_t i0 = (t % chunks) * chunk
+    cdef Py_ssize_t w = chunk if inner - i0 > chunk else inner - i0
+    cdef Py_ssize_t base = o * n * inner + i0
+    if op == SOFTMAX:
+        cols_softmax(x + base, NULL if mask == NULL else mask + base, out + base, n,
+                     inner, w, scratch, scratch + chunk, scratch + 2 * chunk, col_found)
+    elif op == LOG_SOFTMAX:
+        cols_log_softmax(x + base, NULL if mask == NULL else mask + base, out + base, n,
+                         inner, w, scratch, scratch + chunk, scratch + 2 * chunk, col_found)
+    elif op == LOGSUMEXP:
+        cols_logsumexp(x + base, NULL if mask == NULL else mask + base, out + o * inner + i0,
+                       n, inner, w, scratch, scratch + chunk, scratch + 2 * chunk, col_found)
+    elif op == SOFTMAX_BACKWARD:
+        cols_softmax_backward(x + base, dy + base, out + base, n, inner, w,
+                              scratch + chunk, scratch + 2 * chunk)
+    else:
+        cols_log_softmax_backward(x + base, dy + base, out + base, n, inner, w,
+                                  scratch + chunk, scratch + 2 * chunk)
+
+
 cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
               Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nthreads) except -1 nogil:
     """Chunks of columns spread over threads; per-thread scratch."""
     cdef Py_ssize_t chunk = column_chunk(n, inner, sizeof(floating))
     cdef Py_ssize_t chunks = (inner + chunk - 1) // chunk
-    cdef Py_ssize_t t, o, i0, w, base
+    cdef Py_ssize_t t
     cdef double* scratch
     cdef mask_t* col_found
     cdef int nt = threads_for(outer * n * inner, nthreads)
+    if nt == 1:  # no parallel region (see elementwise)
+        scratch = <double*>malloc(3 * chunk * sizeof(double))
+        col_found = <mask_t*>malloc(chunk)
+        try:
+            if scratch == NULL or col_found == NULL:
+                with gil:
+                    raise MemoryError()
+            for t in range(outer * chunks):
+                cols_task(op, x, dy, mask, out, n, inner, chunk, chunks, t, scratch, col_found)
+        finally:
+            free(scratch)
+            free(col_found)
+        return 0
     with parallel(num_threads=nt):
         scratch = <double*>malloc(3 * chunk * sizeof(double))
         col_found = <mask_t*>malloc(chunk)
@@ -1308,27 +1347,7 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
             with gil:
                 raise MemoryError()
         for t in prange(outer * chunks, schedule='static'):
-            o = t // chunks
-            i0 = (t % chunks) * chunk
-            w = chunk if inner - i0 > chunk else inner - i0
-            base = o * n * inner + i0
-            if op == SOFTMAX:
-                cols_softmax(x + base, NULL if mask == NULL else mask + base, out + base, n,
-                             inner, w, scratch, scratch + chunk, scratch + 2 * chunk, col_found)
-            elif op == LOG_SOFTMAX:
-                cols_log_softmax(x + base, NULL if mask == NULL else mask + base, out + base, n,
-                                 inner, w, scratch, scratch + chunk, scratch + 2 * chunk,
-                                 col_found)
-            elif op == LOGSUMEXP:
-                cols_logsumexp(x + base, NULL if mask == NULL else mask + base,
-                               out + o * inner + i0, n, inner, w, scratch, scratch + chunk,
-                               scratch + 2 * chunk, col_found)
-            elif op == SOFTMAX_BACKWARD:
-                cols_softmax_backward(x + base, dy + base, out + base, n, inner, w,
-                                      scratch + chunk, scratch + 2 * chunk)
-            else:
-                cols_log_softmax_backward(x + base, dy + base, out + base, n, inner, w,
-                                          scratch + chunk, scratch + 2 * chunk)
+            cols_task(op, x, dy, mask, out, n, inner, chunk, chunks, t, scratch, col_found)
         free(scratch)
         free(col_found)
     return 0
