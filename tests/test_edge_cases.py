@@ -298,6 +298,23 @@ def test_no_floating_point_errors(name, dtype, backend):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_equal_inputs_in_different_pieces(name, dtype, backend):
+    """Equal values give equal results, and larger values larger ones, also when
+    the parallel Cython fixture splits the row into pieces with different
+    maxima (hypothesis found [1, -0.5, -0.5, -0.5, -0.5] giving two different
+    softmax values for -0.5 when each piece was scaled from its own max)."""
+    for values in ([1.0, -0.5, -0.5, -0.5, -0.5], [-0.5, -0.5, 1.0, -0.5, -0.5],
+                   [0.25, 3.0, 0.25, 0.25, 2.0, 0.25, 0.25, 0.25]):
+        x = np.array(values, dtype=dtype)
+        y = check(name, (x,), backend=backend)
+        for v in np.unique(x):
+            assert np.unique(y[x == v]).size == 1, (values, y)
+        order = np.argsort(x, kind="stable")
+        assert np.all(np.diff(y[order]) >= 0), (values, y)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
 def test_rows_whose_halves_differ(name, dtype, backend):
     """Rows whose first or second half holds only -inf, only NaN, or a +inf, next

@@ -839,7 +839,9 @@ cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t ou
     three: each piece is shifted by its own max (read while the piece is in
     cache), and the pieces' sums are brought to the row's max when combined:
         total = sum_p s_p exp(m_p - M),   M = max_p m_p
-    softmax then scales each piece by exp(m_p - M) / total, log_softmax
+    softmax then scales each piece by 1 / total, after redoing the exps of
+    the pieces whose max is below M (so that equal inputs in different
+    pieces give equal outputs), log_softmax
     writes x - M - log(total), logsumexp needs no second pass.  Rows whose max
     is not finite (only -inf and NaN, or a +inf) are redone by the row
     function, which gives them their NaN / inf semantics (rare)."""
@@ -872,8 +874,7 @@ cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t ou
                                                   part_max[t])
             else:
                 part_sum[t] = piece_sum_exp(x + r * n + j0, j1 - j0, part_max[t])
-        # The rows: M and the sums brought to it (part_max becomes the pieces'
-        # factor exp(m_p - M)).
+        # The rows: M and the pieces' sums brought to it.
         for r in range(outer):
             m = -INFINITY
             for p in range(parts):
@@ -885,8 +886,8 @@ cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t ou
             total = 0.0
             comp = 0.0
             for p in range(parts):
-                part_max[r * parts + p] = exp_of_diff(part_max[r * parts + p], m)
-                fs_kahan_add(&total, &comp, part_sum[r * parts + p] * part_max[r * parts + p])
+                fs_kahan_add(&total, &comp, part_sum[r * parts + p]
+                             * exp_of_diff(part_max[r * parts + p], m))
             row_total[r] = total - comp
             if op == LOGSUMEXP:
                 out[r] = <floating>(m + log(row_total[r]))
@@ -899,7 +900,14 @@ cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t ou
             r = t // parts
             if row_max[r] - row_max[r] == 0.0:
                 if op == SOFTMAX:
-                    piece_scale(out + r * n + j0, NULL, j1 - j0, part_max[t] / row_total[r])
+                    if part_max[t] != row_max[r]:
+                        # Redo the exps shifted by the row's max: scaling
+                        # exp(x - m_p) by exp(m_p - M) rounds differently
+                        # from exp(x - M), and equal inputs in different
+                        # pieces must give equal (and ordered) outputs.
+                        piece_exp_store_sum(x + r * n + j0, out + r * n + j0, j1 - j0,
+                                            row_max[r])
+                    piece_scale(out + r * n + j0, NULL, j1 - j0, 1.0 / row_total[r])
                 else:
                     piece_log_softmax(x + r * n + j0, NULL, out + r * n + j0, j1 - j0,
                                       row_max[r], log(row_total[r]))
