@@ -66,6 +66,7 @@ cdef extern from "fs_platform.h" nogil:
     int fs_cpu_features()
     int fs_cpu_detection()
     const char* fs_compiled_isa()
+    void fs_prefetch_lines(const void* p, long bytes)
 
 ctypedef unsigned char mask_t
 
@@ -105,12 +106,22 @@ cdef enum:
     # columns for n = 1000: 16 cache lines in a row) that the prefetchers
     # follow across the large row stride.  Measured on softmax (1000, 8192)
     # axis=0 float32, 2 threads: 2^16 8.4 ms, 2^17 4.5 ms, 2^18 3.6 ms,
-    # 2^20 3.3 ms, 2^21 3.4 ms.
+    # 2^20 3.3 ms, 2^21 3.4 ms.  Remeasured with the prefetch below (medians
+    # of 3 x 15 runs, ms, for 2^19 / 2^20 / 2^21 / 2^22): softmax float32
+    # 4.4 / 3.9 / 3.9 / 4.7, float64 8.0 / 7.3 / 7.5 / 7.3, softmax_backward
+    # float64 7.0 / 6.3 / 5.7 / 6.3.
     COLUMN_CHUNK_BYTES = 1 << 20
+    # Rows ahead that the column kernels' first pass prefetches: their strips
+    # (16 cache lines, rows 32 KB apart) defeat the hardware prefetchers.
+    # softmax (1000, 8192) axis=0, out=, 2 threads, ms without / with 8 rows:
+    # float32 4.18 / 3.61, float64 7.75 / 7.32; logsumexp float32 2.56 /
+    # 2.05; log_softmax_backward float32 4.00 / 3.48 (4 to 32 rows: within 2%).
+    PREFETCH_ROWS = 8
 
 # Settable (set_min_work_per_thread) so that tests can run the parallel and
 # split-row paths on small arrays.
 cdef Py_ssize_t min_work_per_thread = MIN_WORK_PER_THREAD
+
 
 ctypedef enum Op:
     SOFTMAX
@@ -1063,6 +1074,8 @@ cdef inline void cols_max(const floating* x, const mask_t* mask, Py_ssize_t n,
         memset(col_found, 1, w)
         for j in range(n):
             xr = x + j * stride
+            if j + PREFETCH_ROWS < n:
+                fs_prefetch_lines(xr + PREFETCH_ROWS * stride, w * sizeof(floating))
             for i in range(w):
                 col_max[i] = xr[i] if xr[i] > col_max[i] else col_max[i]
     else:
@@ -1114,23 +1127,31 @@ cdef inline void cols_sum_exp(const floating* x, const mask_t* mask, floating* o
 
 cdef inline void cols_sum_dy(const floating* y, const floating* dy, bint times_y, Py_ssize_t n,
                              Py_ssize_t stride, Py_ssize_t w, double* col_sum,
-                             double* col_comp) noexcept nogil:
-    """Column sums of dy * y (times_y) or of dy."""
+                             double* col_comp, double* col_ymax) noexcept nogil:
+    """Column sums of dy * y (times_y) or of dy; without times_y, also the
+    columns' max of y into col_ymax (in the same pass: log_softmax_backward
+    needs it to choose its exp)."""
     cdef Py_ssize_t i, j
     cdef const floating* yr
     cdef const floating* dyr
     for i in range(w):
         col_sum[i] = 0.0
         col_comp[i] = 0.0
+        if not times_y:
+            col_ymax[i] = -INFINITY
     for j in range(n):
         yr = y + j * stride
         dyr = dy + j * stride
+        if j + PREFETCH_ROWS < n:
+            fs_prefetch_lines(dyr + PREFETCH_ROWS * stride, w * sizeof(floating))
+            fs_prefetch_lines(yr + PREFETCH_ROWS * stride, w * sizeof(floating))
         if times_y:
             for i in range(w):
                 add_to(&col_sum[i], &col_comp[i], <double>dyr[i] * yr[i], floating is double)
         else:
             for i in range(w):
                 add_to(&col_sum[i], &col_comp[i], dyr[i], floating is double)
+                col_ymax[i] = yr[i] if yr[i] > col_ymax[i] else col_ymax[i]
     for i in range(w):
         col_sum[i] = plain_if_nonfinite(col_sum[i] - col_comp[i], dy + i,
                                         y + i if times_y else NULL, n, stride)
@@ -1208,22 +1229,13 @@ cdef inline void cols_logsumexp(const floating* x, const mask_t* mask, floating*
             out[i] = <floating>(NAN if has_nan else m)
 
 
-cdef inline double cols_max_of(const floating* y, Py_ssize_t n, Py_ssize_t stride,
-                               Py_ssize_t w) noexcept nogil:
-    """Max of y over a chunk of w columns of n rows."""
-    cdef double m = -INFINITY, v
-    cdef Py_ssize_t j
-    for j in range(n):
-        v = piece_max(y + j * stride, w)
-        m = v if v > m else m
-    return m
-
-
-cdef inline double cols_abs_max(const double* col_sum, Py_ssize_t w) noexcept nogil:
-    cdef double m = 0.0
+cdef inline double cols_abs_max(const double* col_sum, Py_ssize_t w, bint signed) noexcept nogil:
+    """max |col_sum[i]|, or max col_sum[i] (from -inf) when signed."""
+    cdef double m = -INFINITY if signed else 0.0, v
     cdef Py_ssize_t i
     for i in range(w):
-        m = fabs(col_sum[i]) if fabs(col_sum[i]) > m else m
+        v = col_sum[i] if signed else fabs(col_sum[i])
+        m = v if v > m else m
     return m
 
 
@@ -1235,9 +1247,9 @@ cdef inline void cols_softmax_backward(const floating* y, const floating* dy, fl
     cdef const floating* dyr
     cdef floating* orow
     cdef float* sum32 = <float*>col_comp  # free after cols_sum_dy
-    cols_sum_dy(y, dy, True, n, stride, w, col_sum, col_comp)
+    cols_sum_dy(y, dy, True, n, stride, w, col_sum, col_comp, NULL)
     if floating is float:
-        if softmax_backward_in_float(cols_abs_max(col_sum, w)):
+        if softmax_backward_in_float(cols_abs_max(col_sum, w, False)):
             for i in range(w):
                 sum32[i] = <float>col_sum[i]
             for j in range(n):
@@ -1257,16 +1269,17 @@ cdef inline void cols_softmax_backward(const floating* y, const floating* dy, fl
 
 cdef inline void cols_log_softmax_backward(const floating* y, const floating* dy, floating* out,
                                            Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
-                                           double* col_sum, double* col_comp) noexcept nogil:
+                                           double* col_ymax, double* col_sum,
+                                           double* col_comp) noexcept nogil:
     cdef Py_ssize_t i, j
     cdef const floating* yr
     cdef const floating* dyr
     cdef floating* orow
     cdef float* sum32 = <float*>col_comp  # free after cols_sum_dy
     cdef ExpMode mode
-    cols_sum_dy(y, dy, False, n, stride, w, col_sum, col_comp)
-    mode = log_softmax_backward_mode(y, cols_max_of(y, n, stride, w),
-                                     cols_abs_max(col_sum, w))
+    cols_sum_dy(y, dy, False, n, stride, w, col_sum, col_comp, col_ymax)
+    mode = log_softmax_backward_mode(y, cols_abs_max(col_ymax, w, True),
+                                     cols_abs_max(col_sum, w, False))
     for i in range(w):
         sum32[i] = <float>col_sum[i]
     for j in range(n):
@@ -1321,7 +1334,7 @@ cdef inline void cols_task(Op op, const floating* x, const floating* dy, const m
                               scratch + chunk, scratch + 2 * chunk)
     else:
         cols_log_softmax_backward(x + base, dy + base, out + base, n, inner, w,
-                                  scratch + chunk, scratch + 2 * chunk)
+                                  scratch, scratch + chunk, scratch + 2 * chunk)
 
 
 cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
