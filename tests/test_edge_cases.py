@@ -298,6 +298,23 @@ def test_no_floating_point_errors(name, dtype, backend):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("special", [nan, inf, -inf, 1e4], ids=["nan", "inf", "-inf", "big"])
+@pytest.mark.parametrize("n", [129, 161, 200])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+def test_special_value_in_head_middle_and_tail(name, n, special, dtype, backend):
+    """Rows longer than the short-row path, whose first elements (up to the
+    first 64-byte boundary) and last ones (past the last whole vector) are
+    padded into vector loops: a special value in each of those places, in
+    rows that start at every alignment (17 rows of n elements)."""
+    rng = np.random.default_rng(n)
+    base = rng.standard_normal((17, n)).astype(dtype)
+    for position in (0, 1, 7, 15, n // 2, n - 33, n - 17, n - 2, n - 1):
+        x = base.copy()
+        x[:, position] = special
+        check(name, (x,), backend=backend, axis=-1)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_equal_inputs_in_different_pieces(name, dtype, backend):
     """Equal values give equal results, and larger values larger ones, also when

@@ -54,6 +54,8 @@ cdef extern from "fs_math.h" nogil:
     float fs_max32_f(const float* m)
     double fs_max32(const double* m)
     double fs_sum32(const double* s)
+    void fs_pad32_f(const float* x, long w, float* xb)
+    void fs_pad32(const double* x, long w, double* xb)
     float fs_expf(float x)
     float fs_expf_small(float x)
     double fs_exp_neg(double x)
@@ -278,15 +280,20 @@ cdef inline Py_ssize_t to_alignment(const void* p, Py_ssize_t itemsize) noexcept
 # split across threads is several, combined by rows_split.
 
 
+cdef inline void pad32(const floating* x, Py_ssize_t w, floating* xb) noexcept nogil:
+    """xb[0:32] = x[0:w] and -inf after (w <= 32 = LANES = MAX_LANES)."""
+    if floating is float:
+        fs_pad32_f(x, w, xb)
+    else:
+        fs_pad32(x, w, xb)
+
+
 cdef inline void max_padded(const floating* x, Py_ssize_t w, floating* m) noexcept nogil:
     """Fold x[0:w] (w <= MAX_LANES) into the max lanes m: padded with -inf to
     one whole lane loop, so that a row's head and tail run vectorized."""
     cdef floating xb[MAX_LANES]
     cdef Py_ssize_t l
-    for l in range(w):
-        xb[l] = x[l]
-    for l in range(w, MAX_LANES):
-        xb[l] = -INFINITY
+    pad32(x, w, xb)
     for l in range(MAX_LANES):
         m[l] = xb[l] if xb[l] > m[l] else m[l]
 
@@ -350,10 +357,7 @@ cdef inline void exp_add_padded(const floating* x, floating* out, Py_ssize_t w, 
     cdef floating xb[LANES]
     cdef floating eb[LANES]
     cdef Py_ssize_t l
-    for l in range(w):
-        xb[l] = x[l]
-    for l in range(w, LANES):
-        xb[l] = -INFINITY
+    pad32(x, w, xb)
     for l in range(LANES):
         eb[l] = exp_shifted(xb[l], shift)
     if out != NULL:

@@ -641,4 +641,36 @@ FS_INLINE double fs_sum32(const double *s)
 #endif
 }
 
+/* xb[l] = x[l] for l < w, -inf for w <= l < 32 (w <= 32): a row's head or
+ * tail padded to one whole 32-lane loop.  Masked vector loads and whole
+ * vector stores, so that the loop reading xb back gets its data by store
+ * forwarding (element-wise stores followed by a vector load of the same
+ * bytes stall).  Never reads x[w] or beyond. */
+FS_INLINE void fs_pad32_f(const float *x, long w, float *xb)
+{
+#if defined(__AVX512F__)
+    __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __mmask16 lo = (__mmask16)(w >= 16 ? 0xffff : (1u << w) - 1u);
+    __mmask16 hi = (__mmask16)(w <= 16 ? 0 : (w >= 32 ? 0xffff : (1u << (w - 16)) - 1u));
+    _mm512_storeu_ps(xb, _mm512_mask_loadu_ps(ninf, lo, x));
+    _mm512_storeu_ps(xb + 16, _mm512_mask_loadu_ps(ninf, hi, x + 16));
+#else
+    for (long l = 0; l < 32; l++) xb[l] = l < w ? x[l] : -INFINITY;
+#endif
+}
+
+FS_INLINE void fs_pad32(const double *x, long w, double *xb)
+{
+#if defined(__AVX512F__)
+    __m512d ninf = _mm512_set1_pd(-INFINITY);
+    for (int q = 0; q < 4; q++) {
+        long r = w - 8 * q;
+        __mmask8 m = (__mmask8)(r <= 0 ? 0 : (r >= 8 ? 0xff : (1u << r) - 1u));
+        _mm512_storeu_pd(xb + 8 * q, _mm512_mask_loadu_pd(ninf, m, x + 8 * q));
+    }
+#else
+    for (long l = 0; l < 32; l++) xb[l] = l < w ? x[l] : -INFINITY;
+#endif
+}
+
 #endif /* FASTSOFT_FS_MATH_H */
