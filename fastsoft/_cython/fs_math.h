@@ -654,6 +654,14 @@ FS_INLINE void fs_pad32_f(const float *x, long w, float *xb)
     __mmask16 hi = (__mmask16)(w <= 16 ? 0 : (w >= 32 ? 0xffff : (1u << (w - 16)) - 1u));
     _mm512_storeu_ps(xb, _mm512_mask_loadu_ps(ninf, lo, x));
     _mm512_storeu_ps(xb + 16, _mm512_mask_loadu_ps(ninf, hi, x + 16));
+#elif defined(__AVX2__)
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    for (int q = 0; q < 4; q++) {
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w - 8 * q)), lane);
+        __m256 v = _mm256_maskload_ps(x + 8 * q, m);     /* masked-off lanes: not read */
+        _mm256_storeu_ps(xb + 8 * q, _mm256_blendv_ps(ninf, v, _mm256_castsi256_ps(m)));
+    }
 #else
     for (long l = 0; l < 32; l++) xb[l] = l < w ? x[l] : -INFINITY;
 #endif
@@ -667,6 +675,14 @@ FS_INLINE void fs_pad32(const double *x, long w, double *xb)
         long r = w - 8 * q;
         __mmask8 m = (__mmask8)(r <= 0 ? 0 : (r >= 8 ? 0xff : (1u << r) - 1u));
         _mm512_storeu_pd(xb + 8 * q, _mm512_mask_loadu_pd(ninf, m, x + 8 * q));
+    }
+#elif defined(__AVX2__)
+    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+    const __m256d ninf = _mm256_set1_pd(-INFINITY);
+    for (int q = 0; q < 8; q++) {
+        __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(w - 4 * q), lane);
+        __m256d v = _mm256_maskload_pd(x + 4 * q, m);    /* masked-off lanes: not read */
+        _mm256_storeu_pd(xb + 4 * q, _mm256_blendv_pd(ninf, v, _mm256_castsi256_pd(m)));
     }
 #else
     for (long l = 0; l < 32; l++) xb[l] = l < w ? x[l] : -INFINITY;
