@@ -54,7 +54,7 @@ def test_matches_reference_awkward_values(name, axis, dtype, kind, layout, backe
 # Shapes: 0-d, length-1 axes, empty arrays (including a zero-length reduced
 # axis), 4-d with tuple axes, a long row, an inner axis longer than one
 # column chunk of a non-last-axis kernel, and rows on both sides of the Cython
-# short-row limits (32 and 128) in several blocks of rows, the last one partial.
+# short-row limits (32, 80 and 128) in several blocks of rows, the last one partial.
 SHAPE_AXES = [
     ((), None),
     ((1,), -1),
@@ -81,6 +81,8 @@ SHAPE_AXES = [
     ((70, 33), -1),
     ((20, 128), -1),
     ((20, 129), -1),
+    ((20, 80), -1),    # the last row length of the short-row path for float64
+    ((20, 81), -1),    # and the first of the row path
     ((1500, 1), -1),
 ]
 

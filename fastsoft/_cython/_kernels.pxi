@@ -99,10 +99,15 @@ cdef enum:
     ELEMENT_BLOCK = 1 << 13
     # Rows this short (and unmasked) take the short-row path: per-row work is
     # a few scalar loops, the exps run vectorized over a block of rows.
-    # Measured crossovers (one core, float32 and float64): near 128 elements
-    # for the forward functions and log_softmax_backward, near 32 for
+    # Measured crossovers (one core): near 128 elements for the float32
+    # forward functions, near 80 for float64 and for log_softmax_backward
+    # (since the row path folds its lanes in registers and pads its ends:
+    # 2^20 float64 elements in rows of 96, ms short / row path: softmax
+    # 1.72 / 1.10, log_softmax 2.29 / 1.48, logsumexp 1.52 / 1.25; rows of
+    # 64: 1.45 / 1.58, 1.80 / 1.47, 1.16 / 1.59), near 32 for
     # softmax_backward (which has no exp to vectorize).
     SHORT_ROW = 128
+    SHORT_ROW_WIDE = 80
     SHORT_ROW_NO_EXP = 32
     # Elements per block of the short-row path (stack buffers).
     SHORT_BLOCK = 1024
@@ -856,6 +861,15 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
                 out[r] = <floating>logsumexp_finish(x + r * n, NULL, n, m, True, 0.0)
 
 
+cdef inline Py_ssize_t short_row_limit(Op op, bint single) noexcept nogil:
+    """The longest rows that take the short-row path (see SHORT_ROW)."""
+    if op == SOFTMAX_BACKWARD:
+        return SHORT_ROW_NO_EXP
+    if single and op != LOG_SOFTMAX_BACKWARD:
+        return SHORT_ROW
+    return SHORT_ROW_WIDE
+
+
 cdef void rows_short(Op op, const floating* x, const floating* dy, floating* out,
                      Py_ssize_t outer, Py_ssize_t n, int nthreads) noexcept nogil:
     """Blocks of SHORT_BLOCK // n rows spread over threads."""
@@ -1433,7 +1447,7 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
         if mask == NULL and (op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP):
             return rows_split_local(op, x, out, outer, n, nt, parts)
         return rows_split(op, x, dy, mask, out, outer, n, nt, parts)
-    if mask == NULL and n <= (SHORT_ROW_NO_EXP if op == SOFTMAX_BACKWARD else SHORT_ROW):
+    if mask == NULL and n <= short_row_limit(op, sizeof(floating) == 4):
         rows_short(op, x, dy, out, outer, n, nthreads)
         return 0
     rows(op, x, dy, mask, out, outer, n, nthreads)
