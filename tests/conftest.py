@@ -27,7 +27,7 @@ import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 import fastsoft  # noqa: E402
-from tests.util import seed_of  # noqa: E402
+from tests.util import cython_kernels, seed_of  # noqa: E402
 
 # Every CPU backend usable here, picked up automatically as new ones are built.
 # The CUDA backend takes device arrays and is tested on its own.
@@ -72,16 +72,8 @@ def backend(request):
     if name != "cython":
         yield name
         return
-    from fastsoft import _cython
-
-    previous_variant = _cython.set_simd(variant)
-    previous_work = _cython.set_min_work_per_thread(1) if parallel else None
-    try:
+    with cython_kernels(variant, parallel):
         yield name
-    finally:
-        _cython.set_simd(previous_variant)
-        if previous_work is not None:
-            _cython.set_min_work_per_thread(previous_work)
 
 
 @pytest.fixture

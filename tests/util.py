@@ -26,6 +26,7 @@ long double for float64 results (float64 cannot settle its own last bits:
 The float64 reference still decides which results are NaN or infinite.
 """
 
+import contextlib
 import math
 import zlib
 
@@ -53,6 +54,23 @@ AXES = (-1, 0, 1, (1, 2), (0, -1), None)
 K = 4
 # The oracle for float64 results: extended precision where NumPy has it.
 EXTENDED = np.finfo(np.longdouble).eps < np.finfo(np.float64).eps
+
+
+@contextlib.contextmanager
+def cython_kernels(variant, parallel):
+    """The Cython backend's SIMD `variant` while the block runs, with every
+    array split across threads when `parallel` (one element per thread is
+    enough: small test arrays reach the parallel and split-row paths)."""
+    from fastsoft import _cython
+
+    previous_variant = _cython.set_simd(variant)
+    previous_work = _cython.set_min_work_per_thread(1) if parallel else None
+    try:
+        yield _cython
+    finally:
+        _cython.set_simd(previous_variant)
+        if previous_work is not None:
+            _cython.set_min_work_per_thread(previous_work)
 
 
 def axis_id(axis):

@@ -38,6 +38,7 @@ __all__ = [
     "set_simd",
     "simd_variants",
     "set_min_work_per_thread",
+    "set_stream_min_bytes",
 ]
 
 #: Every variant setup.py may build, best first.
@@ -159,6 +160,18 @@ def set_min_work_per_thread(elements):
     previous = None
     for name in built_variants():
         old = importlib.import_module(_module_name(name)).set_min_work_per_thread(elements)
+        previous = old if previous is None else previous
+    return previous
+
+
+def set_stream_min_bytes(nbytes):
+    """Smallest result, in bytes, written with streaming (non-temporal)
+    stores (default 2**24: results that far outgrow the caches).  Tests set 0
+    to run the streaming paths on small arrays.  Applies to every variant;
+    returns the previous value."""
+    previous = None
+    for name in built_variants():
+        old = importlib.import_module(_module_name(name)).set_stream_min_bytes(nbytes)
         previous = old if previous is None else previous
     return previous
 

@@ -36,6 +36,92 @@ static inline void fs_prefetch_lines(const void *p, long bytes)
 #endif
 }
 
+/* Streaming (non-temporal) stores, for results too big to stay in cache.
+ *
+ * A plain store first reads its cache line from memory (to own it), then
+ * writes it back when it is evicted: two transfers per line written.  A
+ * non-temporal store writes the line without reading it.  For an array far
+ * beyond the last-level cache, whose lines are evicted long before anyone
+ * reads them again, that saves a third of a copy's memory traffic and a
+ * quarter of a two-input backward pass's (glibc's memcpy does the same above
+ * about 3/4 of the cache).  Measured here, out = y * (dy - c) on 2^23
+ * float32, 2 threads: plain stores 1.66 ms, streaming 1.35 ms, a copy of y
+ * 1.12 ms (at 2^22 elements, 48 MB in all: 0.56 / 0.52 ms).
+ *
+ * fs_stream_copy_f / fs_stream_copy copy n elements from src (a buffer in L1,
+ * any alignment) to dst, with aligned vector stores from dst's first 64-byte
+ * boundary and plain stores before it and after the last whole vector.
+ * Without SSE2 (not x86-64) they are plain copies.  The stores are weakly
+ * ordered: every thread that streamed calls fs_stream_fence() before its
+ * results are read (once per thread per parallel region: a fence per 4 KB
+ * chunk cost 5 to 10%). */
+#if defined(__SSE2__)
+#include <immintrin.h>
+#define FS_STREAM_STORES 1
+#else
+#define FS_STREAM_STORES 0
+#endif
+
+static inline long fs_to_line(const void *p, long itemsize, long n)
+{
+    /* Elements before p's first 64-byte boundary, at most n (all n if p is
+     * not even aligned to its items: then no vector store could be). */
+    unsigned long a = (unsigned long)p;
+    long h = a % itemsize ? n : (long)((64 - a % 64) % 64) / itemsize;
+    return h < n ? h : n;
+}
+
+/* Vectors of floats / doubles of the widest kind compiled for. */
+#if defined(__AVX512F__)
+#define FS_VF_LANES 16
+#define FS_VD_LANES 8
+#define fs_vf_load _mm512_loadu_ps
+#define fs_vd_load _mm512_loadu_pd
+#define fs_vf_stream _mm512_stream_ps
+#define fs_vd_stream _mm512_stream_pd
+#elif defined(__AVX__)
+#define FS_VF_LANES 8
+#define FS_VD_LANES 4
+#define fs_vf_load _mm256_loadu_ps
+#define fs_vd_load _mm256_loadu_pd
+#define fs_vf_stream _mm256_stream_ps
+#define fs_vd_stream _mm256_stream_pd
+#elif FS_STREAM_STORES
+#define FS_VF_LANES 4
+#define FS_VD_LANES 2
+#define fs_vf_load _mm_loadu_ps
+#define fs_vd_load _mm_loadu_pd
+#define fs_vf_stream _mm_stream_ps
+#define fs_vd_stream _mm_stream_pd
+#endif
+
+static inline void fs_stream_copy_f(float *dst, const float *src, long n)
+{
+    long j = 0, h = fs_to_line(dst, sizeof *dst, n);
+    for (; j < h; j++) dst[j] = src[j];
+#if FS_STREAM_STORES
+    for (; j + FS_VF_LANES <= n; j += FS_VF_LANES) fs_vf_stream(dst + j, fs_vf_load(src + j));
+#endif
+    for (; j < n; j++) dst[j] = src[j];
+}
+
+static inline void fs_stream_copy(double *dst, const double *src, long n)
+{
+    long j = 0, h = fs_to_line(dst, sizeof *dst, n);
+    for (; j < h; j++) dst[j] = src[j];
+#if FS_STREAM_STORES
+    for (; j + FS_VD_LANES <= n; j += FS_VD_LANES) fs_vd_stream(dst + j, fs_vd_load(src + j));
+#endif
+    for (; j < n; j++) dst[j] = src[j];
+}
+
+static inline void fs_stream_fence(void)
+{
+#if FS_STREAM_STORES
+    _mm_sfence();
+#endif
+}
+
 /* Bits of fs_cpu_features(). */
 #define FS_CPU_AVX2 1
 #define FS_CPU_FMA 2

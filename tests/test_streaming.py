@@ -1,0 +1,133 @@
+"""Streaming stores in the Cython backend: the same bits as plain stores.
+
+Large results of the memory-bound kernels (float32 sigmoid, sigmoid_backward,
+softmax_backward) are computed into an L1 buffer and written out with
+non-temporal stores (fastsoft/_cython/fs_platform.h).  Only results of 16 MB
+and more take that path by default; here the threshold is set to 0, so that
+small arrays run it at every alignment of ``out``, with chunk tails, split
+rows and several threads, and each result must equal, bit for bit, the one
+the plain stores give (and match the reference).
+"""
+
+import numpy as np
+import pytest
+
+import fastsoft
+from tests.util import (
+    ELEMENTWISE,
+    IN_PLACE,
+    KINDS,
+    assert_matches,
+    call,
+    cython_kernels,
+    expected,
+    inputs_for,
+    seed_of,
+)
+
+pytestmark = pytest.mark.skipif("cython" not in fastsoft.backends(),
+                                reason="the Cython backend is not built")
+
+STREAMED = ("sigmoid", "sigmoid_backward", "softmax_backward")
+# A chunk is 1024 elements and an element-wise task 8192: shorter than one
+# chunk, chunks with a tail, several tasks (and rows of the row path).
+SHAPES = {
+    "elementwise": ((1000,), (3, 1001), (2, 8200)),
+    "rows": ((3, 1000), (2, 2500), (1, 5000)),
+}
+# Elements by which out starts after a 64-byte boundary of its buffer.
+OFFSETS = (0, 1, 5)
+
+
+def _variants():
+    if "cython" not in fastsoft.backends():
+        return []
+    from fastsoft import _cython
+
+    return [(variant, parallel) for variant in _cython.simd_variants()
+            for parallel in (False, True)]
+
+
+@pytest.fixture(params=_variants(),
+                ids=lambda p: f"{p[0]}{'-parallel' if p[1] else ''}")
+def kernels(request):
+    """One SIMD variant, with every array split across threads or not."""
+    with cython_kernels(*request.param) as cython:
+        yield cython
+
+
+def _out_at(shape, dtype, offset):
+    """A NaN-filled array of `shape` starting `offset` elements past a 64-byte
+    boundary."""
+    size = int(np.prod(shape))
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.full(size + 64 // itemsize + offset, np.nan, dtype=dtype)
+    skip = (-raw.ctypes.data % 64) // itemsize
+    return raw[skip + offset:skip + offset + size].reshape(shape)
+
+
+def _run(cython, name, arrays, out, stream_min_bytes):
+    previous = cython.set_stream_min_bytes(stream_min_bytes)
+    try:
+        kwargs = {} if name in ELEMENTWISE else {"axis": -1}
+        return call(name, *arrays, out=out, backend="cython", **kwargs)
+    finally:
+        cython.set_stream_min_bytes(previous)
+
+
+def assert_same(got, want):
+    """Equal bit for bit (so the sign of a zero counts), NaN where NaN: the
+    sign and payload of a NaN are not part of any result (compiled loops
+    with and without vectors can give a NaN different signs)."""
+    nan = np.isnan(want)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    bits = np.uint32 if want.dtype == np.float32 else np.uint64
+    np.testing.assert_array_equal(got.view(bits)[~nan], want.view(bits)[~nan])
+
+
+def _cases():
+    for name in STREAMED:
+        for shape in SHAPES["elementwise" if name in ELEMENTWISE else "rows"]:
+            yield pytest.param(name, shape, id=f"{name}-{'x'.join(map(str, shape))}")
+
+
+@pytest.mark.parametrize("offset", OFFSETS)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("name", "shape"), list(_cases()))
+def test_streamed_result_is_the_plain_result(kernels, name, shape, dtype, kind, offset):
+    arrays = inputs_for(name, shape, dtype, kind=kind,
+                        seed=seed_of(name, shape, dtype, kind))
+    plain = _run(kernels, name, arrays, _out_at(shape, dtype, offset), 2**62)
+    streamed = _run(kernels, name, arrays, _out_at(shape, dtype, offset), 0)
+    assert_same(streamed, plain)
+    exact, scale, result = expected(name, arrays)
+    assert_matches(streamed, exact, scale, result, what=f"{name} streamed")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", [n for n in STREAMED if n in IN_PLACE])
+def test_streamed_in_place(kernels, name, dtype):
+    (x,) = inputs_for(name, (3, 1001), dtype, kind="nonfinite", seed=seed_of(name, dtype))
+    plain = _run(kernels, name, (x,), np.empty_like(x), 2**62)
+    previous = kernels.set_stream_min_bytes(0)
+    try:
+        result = getattr(fastsoft, name)(x, out=x, backend="cython")
+    finally:
+        kernels.set_stream_min_bytes(previous)
+    assert result is x
+    assert_same(x, plain)
+
+
+def test_threshold_is_settable_and_restored():
+    if "cython" not in fastsoft.backends():
+        pytest.skip("the Cython backend is not built")
+    from fastsoft import _cython
+
+    default = _cython.set_stream_min_bytes(123)
+    try:
+        assert default == 2**24
+        assert _cython.set_stream_min_bytes(0) == 123
+    finally:
+        _cython.set_stream_min_bytes(default)
+    assert _cython.set_stream_min_bytes(default) == default
