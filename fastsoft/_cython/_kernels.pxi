@@ -1173,8 +1173,10 @@ cdef inline void split_write(Op op, const floating* x, const floating* dy, const
 
 
 cdef inline void cols_max(const floating* x, const mask_t* mask, Py_ssize_t n,
-                          Py_ssize_t stride, Py_ssize_t w, double* col_max,
+                          Py_ssize_t stride, Py_ssize_t w, floating* col_max,
                           mask_t* col_found) noexcept nogil:
+    """Column maxima, in the data's dtype (exact, and float32 maxima feed
+    float32 exps without conversions)."""
     cdef Py_ssize_t i, j
     cdef const floating* xr
     cdef const mask_t* mr
@@ -1202,7 +1204,7 @@ cdef inline void cols_max(const floating* x, const mask_t* mask, Py_ssize_t n,
 
 cdef inline void cols_sum_exp(const floating* x, const mask_t* mask, floating* out,
                               Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
-                              const double* col_max, double* col_sum,
+                              const floating* col_max, double* col_sum,
                               double* col_comp) noexcept nogil:
     """Column sums of exp(x - col_max); stores the exps in out unless out is NULL."""
     cdef Py_ssize_t i, j
@@ -1269,30 +1271,33 @@ cdef inline void cols_sum_dy(const floating* y, const floating* dy, bint times_y
 
 
 cdef inline void cols_softmax(const floating* x, const mask_t* mask, floating* out,
-                              Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w, double* col_max,
+                              Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w, floating* col_max,
                               double* col_sum, double* col_comp,
                               mask_t* col_found) noexcept nogil:
     cdef Py_ssize_t i, j
     cdef floating* orow
     cdef const mask_t* mr
+    # The reciprocals in the data's precision (as piece_scale: a float32
+    # product vectorizes twice as wide and needs no conversions).
+    cdef floating* inv = <floating*>col_comp  # free after cols_sum_exp
     cols_max(x, mask, n, stride, w, col_max, col_found)
     cols_sum_exp(x, mask, out, n, stride, w, col_max, col_sum, col_comp)
     for i in range(w):
-        col_sum[i] = 1.0 / col_sum[i]
+        inv[i] = <floating>(1.0 / col_sum[i])
     for j in range(n):
         orow = out + j * stride
         if mask == NULL:
             for i in range(w):
-                orow[i] = <floating>(orow[i] * col_sum[i])
+                orow[i] = orow[i] * inv[i]
         else:
             mr = mask + j * stride
             for i in range(w):
-                orow[i] = <floating>(orow[i] * col_sum[i]) if mr[i] and col_found[i] else 0.0
+                orow[i] = orow[i] * inv[i] if mr[i] and col_found[i] else 0.0
 
 
 cdef inline void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
                                   Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
-                                  double* col_max, double* col_sum, double* col_comp,
+                                  floating* col_max, double* col_sum, double* col_comp,
                                   mask_t* col_found) noexcept nogil:
     cdef Py_ssize_t i, j
     cdef floating* orow
@@ -1316,7 +1321,7 @@ cdef inline void cols_log_softmax(const floating* x, const mask_t* mask, floatin
 
 
 cdef inline void cols_logsumexp(const floating* x, const mask_t* mask, floating* out,
-                                Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w, double* col_max,
+                                Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w, floating* col_max,
                                 double* col_sum, double* col_comp,
                                 mask_t* col_found) noexcept nogil:
     """out[i] = logsumexp of column i (out is the chunk's first result)."""
@@ -1433,13 +1438,16 @@ cdef inline void cols_task(Op op, const floating* x, const floating* dy, const m
     cdef Py_ssize_t base = o * n * inner + i0
     if op == SOFTMAX:
         cols_softmax(x + base, NULL if mask == NULL else mask + base, out + base, n,
-                     inner, w, scratch, scratch + chunk, scratch + 2 * chunk, col_found)
+                     inner, w, <floating*>scratch, scratch + chunk, scratch + 2 * chunk,
+                     col_found)
     elif op == LOG_SOFTMAX:
         cols_log_softmax(x + base, NULL if mask == NULL else mask + base, out + base, n,
-                         inner, w, scratch, scratch + chunk, scratch + 2 * chunk, col_found)
+                         inner, w, <floating*>scratch, scratch + chunk, scratch + 2 * chunk,
+                         col_found)
     elif op == LOGSUMEXP:
         cols_logsumexp(x + base, NULL if mask == NULL else mask + base, out + o * inner + i0,
-                       n, inner, w, scratch, scratch + chunk, scratch + 2 * chunk, col_found)
+                       n, inner, w, <floating*>scratch, scratch + chunk, scratch + 2 * chunk,
+                       col_found)
     elif op == SOFTMAX_BACKWARD:
         cols_softmax_backward(x + base, dy + base, out + base, n, inner, w,
                               scratch + chunk, scratch + 2 * chunk)
