@@ -905,8 +905,13 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     for r in range(count):
         total[r] = fs_log_ge1(total[r])  # the sums are >= 1 (or NaN)
     if op == LOG_SOFTMAX:
+        # The logs spread over the rows' elements (into exps, free now), then
+        # one loop over the block.
         for r in range(count):
-            piece_log_softmax(x + r * n, NULL, out + r * n, n, shift[r * n], total[r])
+            for j in range(n):
+                exps[r * n + j] = total[r]
+        for i in range(size):
+            out[i] = log_softmax_value(x[i], shift[i], exps[i])
     else:
         for r in range(count):
             m = shift[r * n]
