@@ -333,6 +333,30 @@ def test_equal_inputs_in_different_pieces(name, dtype, backend):
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+def test_long_row_in_many_pieces(name, dtype, backend):
+    """One row of 300,001 elements: the Cython backend splits it into pieces of
+    at most 256 KB (6 to 10 of them here) on every thread count, each shifted
+    by its own max first.  A piece of only -inf before the piece holding the
+    max, a NaN, a +inf, and equal values in every piece (equal results)."""
+    n = 300_001
+    base = np.random.default_rng(5).standard_normal(n).astype(dtype)
+    minus = base.copy()
+    minus[:40_000] = -inf
+    minus[250_000] = 30.0
+    with_nan = base.copy()
+    with_nan[123_457] = nan
+    with_inf = base.copy()
+    with_inf[7] = inf
+    ties = base.copy()
+    ties[::1000] = 2.5
+    for x in (minus, with_nan, with_inf, ties):
+        y = check(name, (x,), backend=backend, axis=-1)
+    if name != "logsumexp":
+        assert np.unique(y[ties == 2.5]).size == 1
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
 def test_rows_whose_halves_differ(name, dtype, backend):
     """Rows whose first or second half holds only -inf, only NaN, or a +inf, next
     to finite values, and halves far apart in magnitude.  With the parallel

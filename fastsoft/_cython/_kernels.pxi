@@ -130,6 +130,9 @@ cdef enum:
     # float32 4.18 / 3.61, float64 7.75 / 7.32; logsumexp float32 2.56 /
     # 2.05; log_softmax_backward float32 4.00 / 3.48 (4 to 32 rows: within 2%).
     PREFETCH_ROWS = 8
+    # Bytes of a piece of a long row split across threads (rows_split_local):
+    # it stays in L2 between the piece's passes.
+    SPLIT_PIECE_BYTES = 1 << 18
     # Results of at least this many bytes are written with streaming stores
     # (fs_platform.h), through a stack buffer of STREAM_CHUNK elements (in
     # L1), by the kernels that are memory-bound: float32 sigmoid,
@@ -961,11 +964,11 @@ cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t ou
                           Py_ssize_t n, int nthreads, Py_ssize_t parts) except -1 nogil:
     """rows_split for the unmasked forward functions, in two passes instead of
     three: each piece is shifted by its own max (read while the piece is in
-    cache), and the pieces' sums are brought to the row's max when combined:
+    cache: pieces of at most SPLIT_PIECE_BYTES, several per thread), and the
+    pieces' sums are brought to the row's max when combined:
         total = sum_p s_p exp(m_p - M),   M = max_p m_p
-    softmax then scales each piece by 1 / total, after redoing the exps of
-    the pieces whose max is below M (so that equal inputs in different
-    pieces give equal outputs), log_softmax
+    softmax then writes exp(x - M) / total (the exps taken again from M, so
+    that equal inputs in different pieces give equal outputs), log_softmax
     writes x - M - log(total), logsumexp needs no second pass.  Rows whose max
     is not finite (only -inf and NaN, or a +inf) are redone by the row
     function, which gives them their NaN / inf semantics (rare)."""
@@ -980,8 +983,8 @@ cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t ou
         if part_max == NULL or part_sum == NULL or row_max == NULL or row_total == NULL:
             with gil:
                 raise MemoryError()
-        # Pass 1: each piece's max and its sum of exp(x - max) (softmax also
-        # stores the exps).  A piece of only -inf (or none) adds nothing.
+        # Pass 1: each piece's max and its sum of exp(x - max).  A piece of
+        # only -inf (or none) adds nothing.
         for t in prange(tasks, schedule='static', num_threads=nthreads):
             j0 = (t % parts) * n // parts
             j1 = (t % parts + 1) * n // parts
@@ -991,11 +994,6 @@ cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t ou
                 # Only -inf or NaN (the max skips NaN): nothing to add, or a NaN
                 # that must still reach the row's sum.
                 part_sum[t] = NAN if piece_has_nan(x + r * n + j0, NULL, j1 - j0) else 0.0
-                if op == SOFTMAX:
-                    piece_fill(out + r * n + j0, j1 - j0, 0.0)
-            elif op == SOFTMAX:
-                part_sum[t] = piece_exp_store_sum(x + r * n + j0, out + r * n + j0, j1 - j0,
-                                                  part_max[t])
             else:
                 part_sum[t] = piece_sum_exp(x + r * n + j0, j1 - j0, part_max[t])
         # The rows: M and the pieces' sums brought to it.
@@ -1025,13 +1023,9 @@ cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t ou
             r = t // parts
             if row_max[r] - row_max[r] == 0.0:
                 if op == SOFTMAX:
-                    if part_max[t] != row_max[r]:
-                        # Redo the exps shifted by the row's max: scaling
-                        # exp(x - m_p) by exp(m_p - M) rounds differently
-                        # from exp(x - M), and equal inputs in different
-                        # pieces must give equal (and ordered) outputs.
-                        piece_exp_store_sum(x + r * n + j0, out + r * n + j0, j1 - j0,
-                                            row_max[r])
+                    # The piece is in L2: its exps go to out and are scaled
+                    # there.
+                    piece_exp_store_sum(x + r * n + j0, out + r * n + j0, j1 - j0, row_max[r])
                     piece_scale(out + r * n + j0, NULL, j1 - j0, 1.0 / row_total[r])
                 else:
                     piece_log_softmax(x + r * n + j0, NULL, out + r * n + j0, j1 - j0,
@@ -1532,6 +1526,10 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
         # as threads keeps every task the same size).
         parts = nt
         if mask == NULL and (op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP):
+            # Pieces small enough to stay in L2 between their max and their
+            # sum (as many on every thread).
+            parts = nt * ((n * sizeof(floating) + nt * SPLIT_PIECE_BYTES - 1)
+                          // (nt * SPLIT_PIECE_BYTES))
             return rows_split_local(op, x, out, outer, n, nt, parts)
         return rows_split(op, x, dy, mask, out, outer, n, nt, parts, stream)
     if mask == NULL and n <= short_row_limit(op, sizeof(floating) == 4):
