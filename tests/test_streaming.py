@@ -1,7 +1,8 @@
 """Streaming stores in the Cython backend: the same bits as plain stores.
 
 Large results of the memory-bound kernels (float32 sigmoid, sigmoid_backward,
-softmax_backward) are computed into an L1 buffer and written out with
+softmax_backward, float32 log_softmax along a non-last axis) are computed
+into an L1 buffer and written out with
 non-temporal stores (fastsoft/_cython/fs_platform.h).  Only results of 16 MB
 and more take that path by default; here the threshold is set to 0, so that
 small arrays run it at every alignment of ``out``, with chunk tails, split
@@ -28,12 +29,14 @@ from tests.util import (
 pytestmark = pytest.mark.skipif("cython" not in fastsoft.backends(),
                                 reason="the Cython backend is not built")
 
-STREAMED = ("sigmoid", "sigmoid_backward", "softmax_backward")
+STREAMED = ("sigmoid", "sigmoid_backward", "softmax_backward", "log_softmax")
 # A chunk is 1024 elements and an element-wise task 8192: shorter than one
 # chunk, chunks with a tail, several tasks (and rows of the row path).
 SHAPES = {
     "elementwise": ((1000,), (3, 1001), (2, 8200)),
     "rows": ((3, 1000), (2, 2500), (1, 5000)),
+    # Along axis 0: chunks of at most 1024 columns, one with a tail.
+    "columns": ((300, 40), (50, 2100)),
 }
 # Elements by which out starts after a 64-byte boundary of its buffer.
 OFFSETS = (0, 1, 5)
@@ -66,10 +69,14 @@ def _out_at(shape, dtype, offset):
     return raw[skip + offset:skip + offset + size].reshape(shape)
 
 
+def _axis(name):
+    return 0 if name == "log_softmax" else -1
+
+
 def _run(cython, name, arrays, out, stream_min_bytes):
     previous = cython.set_stream_min_bytes(stream_min_bytes)
     try:
-        kwargs = {} if name in ELEMENTWISE else {"axis": -1}
+        kwargs = {} if name in ELEMENTWISE else {"axis": _axis(name)}
         return call(name, *arrays, out=out, backend="cython", **kwargs)
     finally:
         cython.set_stream_min_bytes(previous)
@@ -87,7 +94,9 @@ def assert_same(got, want):
 
 def _cases():
     for name in STREAMED:
-        for shape in SHAPES["elementwise" if name in ELEMENTWISE else "rows"]:
+        group = ("elementwise" if name in ELEMENTWISE
+                 else "columns" if _axis(name) == 0 else "rows")
+        for shape in SHAPES[group]:
             yield pytest.param(name, shape, id=f"{name}-{'x'.join(map(str, shape))}")
 
 
@@ -101,7 +110,7 @@ def test_streamed_result_is_the_plain_result(kernels, name, shape, dtype, kind, 
     plain = _run(kernels, name, arrays, _out_at(shape, dtype, offset), 2**62)
     streamed = _run(kernels, name, arrays, _out_at(shape, dtype, offset), 0)
     assert_same(streamed, plain)
-    exact, scale, result = expected(name, arrays)
+    exact, scale, result = expected(name, arrays, axis=_axis(name))
     assert_matches(streamed, exact, scale, result, what=f"{name} streamed")
 
 
@@ -112,7 +121,8 @@ def test_streamed_in_place(kernels, name, dtype):
     plain = _run(kernels, name, (x,), np.empty_like(x), 2**62)
     previous = kernels.set_stream_min_bytes(0)
     try:
-        result = getattr(fastsoft, name)(x, out=x, backend="cython")
+        kwargs = {} if name in ELEMENTWISE else {"axis": _axis(name)}
+        result = getattr(fastsoft, name)(x, out=x, backend="cython", **kwargs)
     finally:
         kernels.set_stream_min_bytes(previous)
     assert result is x

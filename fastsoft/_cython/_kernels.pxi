@@ -124,6 +124,7 @@ cdef enum:
     # 4.4 / 3.9 / 3.9 / 4.7, float64 8.0 / 7.3 / 7.5 / 7.3, softmax_backward
     # float64 7.0 / 6.3 / 5.7 / 6.3.
     COLUMN_CHUNK_BYTES = 1 << 20
+    MAX_COLUMN_CHUNK = 1024
     # Rows ahead that the column kernels' first pass prefetches: their strips
     # (16 cache lines, rows 32 KB apart) defeat the hardware prefetchers.
     # softmax (1000, 8192) axis=0, out=, 2 threads, ms without / with 8 rows:
@@ -1294,14 +1295,23 @@ cdef inline void cols_softmax(const floating* x, const mask_t* mask, floating* o
                 orow[i] = orow[i] * inv[i] if mr[i] and col_found[i] else 0.0
 
 
-cdef inline void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
-                                  Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
-                                  floating* col_max, double* col_sum, double* col_comp,
-                                  mask_t* col_found) noexcept nogil:
+cdef void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
+                           Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
+                           floating* col_max, double* col_sum, double* col_comp,
+                           mask_t* col_found, bint stream) noexcept nogil:
+    """stream: each row's strip is written through an L1 buffer with
+    streaming stores, which also keeps the chunk of x in L2 for this last
+    pass.  (1000, 8192) axis=0, out=, 2 threads, medians of 61, three
+    alternating runs, ms: float32 3.3-3.8 -> 2.95-3.0 (cols passes it for
+    float32 only: float64 7.1-8.1 -> 7.2-8.9, no gain); the backward passes,
+    whose chunks overflow L2 anyway, were slower with it (softmax_backward
+    float32 1.85 -> 2.2)."""
     cdef Py_ssize_t i, j
     cdef floating* orow
     cdef const floating* xr
     cdef const mask_t* mr
+    cdef floating buf[MAX_COLUMN_CHUNK + 16]
+    cdef floating* b = buf + to_alignment(buf, sizeof(floating))
     cols_max(x, mask, n, stride, w, col_max, col_found)
     cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp)
     for i in range(w):
@@ -1309,7 +1319,11 @@ cdef inline void cols_log_softmax(const floating* x, const mask_t* mask, floatin
     for j in range(n):
         xr = x + j * stride
         orow = out + j * stride
-        if mask == NULL:
+        if mask == NULL and stream:
+            for i in range(w):
+                b[i] = log_softmax_value(xr[i], col_max[i], col_sum[i])
+            stream_copy(orow, b, w)
+        elif mask == NULL:
             for i in range(w):
                 orow[i] = log_softmax_value(xr[i], col_max[i], col_sum[i])
         else:
@@ -1416,13 +1430,14 @@ cdef inline void cols_log_softmax_backward(const floating* y, const floating* dy
 
 cdef inline Py_ssize_t column_chunk(Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize) noexcept nogil:
     """Columns per task: n x chunk elements fill about COLUMN_CHUNK_BYTES, a
-    multiple of 16 columns (one or more cache lines) between 16 and 1024."""
+    multiple of 16 columns (one or more cache lines) between 16 and
+    MAX_COLUMN_CHUNK."""
     cdef Py_ssize_t chunk = COLUMN_CHUNK_BYTES // (n * itemsize)
     chunk = chunk - chunk % 16
     if chunk < 16:
         chunk = 16
-    if chunk > 1024:
-        chunk = 1024
+    if chunk > MAX_COLUMN_CHUNK:
+        chunk = MAX_COLUMN_CHUNK
     return inner if inner < chunk else chunk
 
 
@@ -1443,7 +1458,7 @@ cdef inline Py_ssize_t column_chunk_itemsize(Py_ssize_t itemsize, bint backward)
 cdef inline void cols_task(Op op, const floating* x, const floating* dy, const mask_t* mask,
                            floating* out, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t chunk,
                            Py_ssize_t chunks, Py_ssize_t t, double* scratch,
-                           mask_t* col_found) noexcept nogil:
+                           mask_t* col_found, bint stream) noexcept nogil:
     """Task t of cols: chunk t % chunks of the columns of block t // chunks."""
     cdef Py_ssize_t o = t // chunks
     cdef Py_ssize_t i0 = (t % chunks) * chunk
@@ -1456,7 +1471,7 @@ cdef inline void cols_task(Op op, const floating* x, const floating* dy, const m
     elif op == LOG_SOFTMAX:
         cols_log_softmax(x + base, NULL if mask == NULL else mask + base, out + base, n,
                          inner, w, <floating*>scratch, scratch + chunk, scratch + 2 * chunk,
-                         col_found)
+                         col_found, stream)
     elif op == LOGSUMEXP:
         cols_logsumexp(x + base, NULL if mask == NULL else mask + base, out + o * inner + i0,
                        n, inner, w, <floating*>scratch, scratch + chunk, scratch + 2 * chunk,
@@ -1470,8 +1485,10 @@ cdef inline void cols_task(Op op, const floating* x, const floating* dy, const m
 
 
 cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
-              Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nthreads) except -1 nogil:
-    """Chunks of columns spread over threads; per-thread scratch."""
+              Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nthreads,
+              bint stream) except -1 nogil:
+    """Chunks of columns spread over threads; per-thread scratch.  stream:
+    log_softmax writes with streaming stores."""
     cdef Py_ssize_t chunk = column_chunk(n, inner, column_chunk_itemsize(sizeof(floating), dy != NULL))
     cdef Py_ssize_t chunks = (inner + chunk - 1) // chunk
     cdef Py_ssize_t t
@@ -1486,7 +1503,10 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
                 with gil:
                     raise MemoryError()
             for t in range(outer * chunks):
-                cols_task(op, x, dy, mask, out, n, inner, chunk, chunks, t, scratch, col_found)
+                cols_task(op, x, dy, mask, out, n, inner, chunk, chunks, t, scratch, col_found,
+                          stream)
+            if stream:
+                fs_stream_fence()
         finally:
             free(scratch)
             free(col_found)
@@ -1500,7 +1520,10 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
             with gil:
                 raise MemoryError()
         for t in prange(outer * chunks, schedule='static'):
-            cols_task(op, x, dy, mask, out, n, inner, chunk, chunks, t, scratch, col_found)
+            cols_task(op, x, dy, mask, out, n, inner, chunk, chunks, t, scratch, col_found,
+                      stream)
+        if stream:
+            fs_stream_fence()
         free(scratch)
         free(col_found)
     return 0
@@ -1516,9 +1539,11 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
     cdef int nt
     cdef Py_ssize_t parts
     # Streaming stores pay where the kernel is memory-bound (see STREAM_CHUNK).
-    cdef bint stream = op == SOFTMAX_BACKWARD and streams(outer * n * inner * sizeof(floating))
+    cdef Py_ssize_t nbytes = outer * n * inner * sizeof(floating)
+    cdef bint stream = op == SOFTMAX_BACKWARD and streams(nbytes)
     if inner > 1:
-        return cols(op, x, dy, mask, out, outer, n, inner, nthreads)
+        return cols(op, x, dy, mask, out, outer, n, inner, nthreads,
+                    op == LOG_SOFTMAX and sizeof(floating) == 4 and streams(nbytes))
     nt = threads_for(outer * n, nthreads)
     if nt > 1 and outer < 4 * nt and n >= min_work_per_thread:
         # Few long rows: whole rows would leave threads idle (or unevenly
