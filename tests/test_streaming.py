@@ -1,8 +1,8 @@
 """Streaming stores in the Cython backend: the same bits as plain stores.
 
 Large results of the memory-bound kernels (float32 sigmoid, sigmoid_backward,
-softmax_backward, float32 log_softmax along a non-last axis) are computed
-into an L1 buffer and written out with
+softmax_backward, float32 softmax and log_softmax along a non-last axis) are
+computed into an L1 buffer and written out with
 non-temporal stores (fastsoft/_cython/fs_platform.h).  Only results of 16 MB
 and more take that path by default; here the threshold is set to 0, so that
 small arrays run it at every alignment of ``out``, with chunk tails, split
@@ -29,7 +29,7 @@ from tests.util import (
 pytestmark = pytest.mark.skipif("cython" not in fastsoft.backends(),
                                 reason="the Cython backend is not built")
 
-STREAMED = ("sigmoid", "sigmoid_backward", "softmax_backward", "log_softmax")
+STREAMED = ("sigmoid", "sigmoid_backward", "softmax_backward", "softmax", "log_softmax")
 # A chunk is 1024 elements and an element-wise task 8192: shorter than one
 # chunk, chunks with a tail, several tasks (and rows of the row path).
 SHAPES = {
@@ -70,7 +70,7 @@ def _out_at(shape, dtype, offset):
 
 
 def _axis(name):
-    return 0 if name == "log_softmax" else -1
+    return 0 if name in ("softmax", "log_softmax") else -1
 
 
 def _run(cython, name, arrays, out, stream_min_bytes):
