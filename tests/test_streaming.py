@@ -1,7 +1,7 @@
 """Streaming stores in the Cython backend: the same bits as plain stores.
 
 Large results of the memory-bound kernels (float32 sigmoid, sigmoid_backward,
-softmax_backward, float32 softmax and log_softmax along a non-last axis) are
+softmax_backward, softmax and float32 log_softmax along a non-last axis) are
 computed into an L1 buffer and written out with
 non-temporal stores (fastsoft/_cython/fs_platform.h).  Only results of 16 MB
 and more take that path by default; here the threshold is set to 0, so that
