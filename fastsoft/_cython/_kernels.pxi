@@ -1454,20 +1454,6 @@ cdef inline Py_ssize_t column_chunk(Py_ssize_t n, Py_ssize_t inner, Py_ssize_t i
     return inner if inner < chunk else chunk
 
 
-cdef inline Py_ssize_t column_chunk_itemsize(Py_ssize_t itemsize, bint backward) noexcept nogil:
-    """The item size column_chunk sizes chunks by.  The backward passes read
-    two arrays, whose chunks overflow L2 anyway: wider strips (fewer rows'
-    worth of DRAM pages at a time) pay more there.  (1000, 8192) axis=0,
-    out=, 2 threads, medians of 41, three alternating runs, ms, 1x / 2x / 4x
-    the forward width: softmax_backward float32 2.05-2.32 / 2.01-2.02 /
-    1.64-1.72, float64 5.05-5.27 / 4.56-4.83 / 5.11-5.69;
-    log_softmax_backward float32 2.39-2.83 / 2.43-2.50 / 2.24-2.27, float64
-    6.53-6.83 / 6.40-6.45 / 5.78-7.31."""
-    if not backward:
-        return itemsize
-    return 1 if itemsize == 4 else itemsize // 2
-
-
 cdef inline void cols_task(Op op, const floating* x, const floating* dy, const mask_t* mask,
                            floating* out, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t chunk,
                            Py_ssize_t chunks, Py_ssize_t t, double* scratch,
@@ -1505,7 +1491,7 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     its exps again in the last pass instead of storing them in out: (1000,
     8192) axis=0, out=, 2 threads, three alternating runs, ms: float32
     3.85-3.88 -> 3.40-3.59, float64 7.4-8.0 -> 7.0-7.2)."""
-    cdef Py_ssize_t chunk = column_chunk(n, inner, column_chunk_itemsize(sizeof(floating), dy != NULL))
+    cdef Py_ssize_t chunk = column_chunk(n, inner, sizeof(floating))
     cdef Py_ssize_t chunks = (inner + chunk - 1) // chunk
     cdef Py_ssize_t t
     cdef double* scratch
