@@ -543,20 +543,35 @@ cdef inline double piece_dot(const floating* y, const floating* dy, Py_ssize_t n
     return plain_if_nonfinite(lanes_result(s, c, floating is double), dy, y, n, 1)
 
 
-cdef inline double piece_sum(const floating* dy, Py_ssize_t n) noexcept nogil:
+cdef inline double piece_sum_max(const floating* dy, const floating* y, Py_ssize_t n,
+                                 double* ymax) noexcept nogil:
+    """piece_sum(dy, n), and the max of y into ymax (-inf for none; NaN is
+    skipped) in the same pass: log_softmax_backward needs both before it
+    writes, and one pass over the row fewer (rows of 4096 float32, out=, 2
+    threads: see row_op)."""
     cdef double s[LANES]
     cdef double c[LANES]
+    cdef floating m[MAX_LANES]
     cdef Py_ssize_t h = min(to_alignment(dy, sizeof(floating)), n)
     cdef Py_ssize_t b, j, l, nv = h + (n - h) - (n - h) % LANES
     lanes_zero(s, c)
+    for l in range(MAX_LANES):
+        m[l] = -INFINITY
     for b in range((nv - h) // LANES):  # from dy's first 64-byte boundary
         j = h + b * LANES
         for l in range(LANES):
             add_to(&s[l], &c[l], dy[j + l], floating is double)
+            m[l] = y[j + l] if y[j + l] > m[l] else m[l]
     for j in range(nv, n):  # the tail and the head: one lane per element
         add_to(&s[j - nv], &c[j - nv], dy[j], floating is double)
+        m[j - nv] = y[j] if y[j] > m[j - nv] else m[j - nv]
     for j in range(h):
         add_to(&s[j], &c[j], dy[j], floating is double)
+        m[j] = y[j] if y[j] > m[j] else m[j]
+    if floating is float:
+        ymax[0] = fs_max32_f(m)
+    else:
+        ymax[0] = fs_max32(m)
     return plain_if_nonfinite(lanes_result(s, c, floating is double), dy,
                               <const floating*>NULL, n, 1)
 
@@ -649,10 +664,12 @@ cdef inline floating log_softmax_backward_value(floating y, floating dy, double 
 
 
 cdef inline void piece_log_softmax_backward(const floating* y, const floating* dy,
-                                            floating* out, Py_ssize_t n,
-                                            double total) noexcept nogil:
+                                            floating* out, Py_ssize_t n, double total,
+                                            double ymax) noexcept nogil:
+    """out = dy - exp(y) * total, with ymax the max of y (or of a wider range
+    holding this piece) for the choice of exp."""
     cdef Py_ssize_t j
-    cdef ExpMode mode = log_softmax_backward_mode(y, piece_max(y, n), fabs(total))
+    cdef ExpMode mode = log_softmax_backward_mode(y, ymax, fabs(total))
     cdef float total32 = <float>total
     if mode == EXP_ANY:
         for j in range(n):
@@ -734,6 +751,7 @@ cdef inline void row_op(Op op, const floating* x, const floating* dy, const mask
                         floating* out, Py_ssize_t n, bint stream) noexcept nogil:
     """Row function `op` on one row; logsumexp writes out[0].  stream:
     softmax_backward writes with streaming stores (the caller fences)."""
+    cdef double total, ymax
     if op == SOFTMAX:
         softmax_row(x, mask, out, n)
     elif op == LOG_SOFTMAX:
@@ -743,7 +761,8 @@ cdef inline void row_op(Op op, const floating* x, const floating* dy, const mask
     elif op == SOFTMAX_BACKWARD:
         piece_softmax_backward(x, dy, out, n, piece_dot(x, dy, n), stream)
     else:
-        piece_log_softmax_backward(x, dy, out, n, piece_sum(dy, n))
+        total = piece_sum_max(dy, x, n, &ymax)
+        piece_log_softmax_backward(x, dy, out, n, total, ymax)
 
 
 cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
@@ -1090,7 +1109,7 @@ cdef int rows_split(Op op, const floating* x, const floating* dy, const mask_t* 
             part_sum[t] = split_sum(op, x + r * n + j0, NULL if dy == NULL else dy + r * n + j0,
                                     NULL if mask == NULL else mask + r * n + j0,
                                     out + r * n + j0, j1 - j0, row_shift_[r] if forward else 0.0,
-                                    row_found[r] if forward else True)
+                                    row_found[r] if forward else True, &part_max[t])
         for r in range(outer):
             total = 0.0
             comp = 0.0
@@ -1112,7 +1131,7 @@ cdef int rows_split(Op op, const floating* x, const floating* dy, const mask_t* 
             split_write(op, x + r * n + j0, NULL if dy == NULL else dy + r * n + j0,
                         NULL if mask == NULL else mask + r * n + j0, out + r * n + j0, j1 - j0,
                         row_shift_[r] if forward else 0.0, row_found[r] if forward else True,
-                        row_total[r], stream)
+                        row_total[r], part_max[t], stream)
         return 0
     finally:
         free(part_max)
@@ -1125,8 +1144,9 @@ cdef int rows_split(Op op, const floating* x, const floating* dy, const mask_t* 
 
 cdef inline double split_sum(Op op, const floating* x, const floating* dy, const mask_t* mask,
                              floating* out, Py_ssize_t n, double shift,
-                             bint found) noexcept nogil:
-    """Pass 2 of rows_split on one piece."""
+                             bint found, double* ymax) noexcept nogil:
+    """Pass 2 of rows_split on one piece (log_softmax_backward also sets
+    ymax, the piece's max of y)."""
     if op == SOFTMAX:
         if not found:
             return 0.0
@@ -1139,13 +1159,14 @@ cdef inline double split_sum(Op op, const floating* x, const floating* dy, const
         return row_sum_exp(x, mask, n, shift)
     if op == SOFTMAX_BACKWARD:
         return piece_dot(x, dy, n)
-    return piece_sum(dy, n)
+    return piece_sum_max(dy, x, n, ymax)
 
 
 cdef inline void split_write(Op op, const floating* x, const floating* dy, const mask_t* mask,
                              floating* out, Py_ssize_t n, double shift, bint found,
-                             double total, bint stream) noexcept nogil:
-    """Pass 3 of rows_split on one piece."""
+                             double total, double ymax, bint stream) noexcept nogil:
+    """Pass 3 of rows_split on one piece (ymax: for log_softmax_backward, the
+    piece's max of y from pass 2)."""
     if op == SOFTMAX:
         if found:
             piece_scale(out, mask, n, 1.0 / total)
@@ -1161,7 +1182,7 @@ cdef inline void split_write(Op op, const floating* x, const floating* dy, const
         if stream:
             fs_stream_fence()  # once per piece: pieces are long
     else:
-        piece_log_softmax_backward(x, dy, out, n, total)
+        piece_log_softmax_backward(x, dy, out, n, total, ymax)
 
 
 # ---------------------------------------------------------------------------
