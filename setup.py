@@ -82,7 +82,7 @@ def _variants(compiler_type):
 
 def _extensions():
     """One Extension per SIMD variant the build may try (flags added later)."""
-    headers = [os.path.join(PACKAGE_DIR, h) for h in ("fs_math.h", "fs_platform.h")]
+    headers = [os.path.join(PACKAGE_DIR, h) for h in ("fs_math.h", "fs_platform.h", "fs_short.h")]
     return [
         Extension(
             f"fastsoft._cython._kernels_{name}",

@@ -76,6 +76,24 @@ def backend(request):
         yield name
 
 
+def _cython_variant_params():
+    """(SIMD variant, parallel) for every Cython kernel build this CPU can run."""
+    if "cython" not in CPU_BACKENDS:
+        return []
+    from fastsoft import _cython
+
+    return [pytest.param((variant, parallel), id=f"{variant}{'-parallel' if parallel else ''}")
+            for variant in _cython.simd_variants() for parallel in (False, True)]
+
+
+@pytest.fixture(params=_cython_variant_params())
+def cython_variant(request):
+    """The Cython backend's module with one SIMD variant selected, and every
+    array split across threads or not, for tests of its internal paths."""
+    with cython_kernels(*request.param) as cython:
+        yield cython
+
+
 @pytest.fixture
 def rng(request):
     """A generator seeded from the test's id, so every test sees its own stable data."""

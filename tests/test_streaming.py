@@ -20,7 +20,6 @@ from tests.util import (
     KINDS,
     assert_matches,
     call,
-    cython_kernels,
     expected,
     inputs_for,
     seed_of,
@@ -40,23 +39,6 @@ SHAPES = {
 }
 # Elements by which out starts after a 64-byte boundary of its buffer.
 OFFSETS = (0, 1, 5)
-
-
-def _variants():
-    if "cython" not in fastsoft.backends():
-        return []
-    from fastsoft import _cython
-
-    return [(variant, parallel) for variant in _cython.simd_variants()
-            for parallel in (False, True)]
-
-
-@pytest.fixture(params=_variants(),
-                ids=lambda p: f"{p[0]}{'-parallel' if p[1] else ''}")
-def kernels(request):
-    """One SIMD variant, with every array split across threads or not."""
-    with cython_kernels(*request.param) as cython:
-        yield cython
 
 
 def _out_at(shape, dtype, offset):
@@ -104,11 +86,11 @@ def _cases():
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(("name", "shape"), list(_cases()))
-def test_streamed_result_is_the_plain_result(kernels, name, shape, dtype, kind, offset):
+def test_streamed_result_is_the_plain_result(cython_variant, name, shape, dtype, kind, offset):
     arrays = inputs_for(name, shape, dtype, kind=kind,
                         seed=seed_of(name, shape, dtype, kind))
-    plain = _run(kernels, name, arrays, _out_at(shape, dtype, offset), 2**62)
-    streamed = _run(kernels, name, arrays, _out_at(shape, dtype, offset), 0)
+    plain = _run(cython_variant, name, arrays, _out_at(shape, dtype, offset), 2**62)
+    streamed = _run(cython_variant, name, arrays, _out_at(shape, dtype, offset), 0)
     assert_same(streamed, plain)
     exact, scale, result = expected(name, arrays, axis=_axis(name))
     assert_matches(streamed, exact, scale, result, what=f"{name} streamed")
@@ -116,15 +98,15 @@ def test_streamed_result_is_the_plain_result(kernels, name, shape, dtype, kind, 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", [n for n in STREAMED if n in IN_PLACE])
-def test_streamed_in_place(kernels, name, dtype):
+def test_streamed_in_place(cython_variant, name, dtype):
     (x,) = inputs_for(name, (3, 1001), dtype, kind="nonfinite", seed=seed_of(name, dtype))
-    plain = _run(kernels, name, (x,), np.empty_like(x), 2**62)
-    previous = kernels.set_stream_min_bytes(0)
+    plain = _run(cython_variant, name, (x,), np.empty_like(x), 2**62)
+    previous = cython_variant.set_stream_min_bytes(0)
     try:
         kwargs = {} if name in ELEMENTWISE else {"axis": _axis(name)}
         result = getattr(fastsoft, name)(x, out=x, backend="cython", **kwargs)
     finally:
-        kernels.set_stream_min_bytes(previous)
+        cython_variant.set_stream_min_bytes(previous)
     assert result is x
     assert_same(x, plain)
 

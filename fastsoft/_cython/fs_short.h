@@ -1,0 +1,275 @@
+/* Row maxima, row sums and per-row spreads of short rows (2 <= n <= 16
+ * elements), vectorized across rows with AVX-512 permutes.
+ *
+ * A group of G whole rows, G the lanes of a vector (16 floats or 8 doubles),
+ * is exactly n vectors.  The max (or sum) of the window [i, i + n) at every
+ * position i is built from windows of powers of two: each is the one before
+ * it combined with itself shifted by its length (one vpermt2ps / vpermt2pd
+ * across two consecutive vectors), and the window of n combines those of
+ * n's binary digits: log2(n) + popcount(n) steps of two operations per
+ * vector.  Row r's result is the window at r n, gathered into one vector.
+ * Spreading per-row values back over the rows' elements is one permute per
+ * vector.  The scalar loops these replace take a compare or an add per
+ * element and a store per element for a spread.
+ *
+ * Each function does whole groups only and returns how many rows it did
+ * (0 without AVX-512, or for n outside [2, 16]); the caller does the rest.
+ *
+ * Results equal the scalar loops': maxima ignore NaN (-inf for a row of
+ * NaN and -inf, as `m = v > m ? v : m` from -inf does), and max is exact in
+ * any order (of +0 and -0 either may be returned: exp(v - m) and v - m do
+ * not see the difference).  Sums are of float32 values in double: their
+ * order differs from a sequential loop's, by a few units of 2^-53.
+ */
+#ifndef FASTSOFT_FS_SHORT_H
+#define FASTSOFT_FS_SHORT_H
+
+#define FS_SHORT_MAX_N 16
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+#include <math.h>
+
+
+static inline __m512i fs_iota_epi32(void)
+{
+    return _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+}
+
+static inline __m512i fs_iota_epi64(void)
+{
+    return _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+}
+
+/* Lanes [s, s + 16) of the concatenation of v[k] and v[k + 1], 0 <= s < 16. */
+static inline __m512 fs_shifted_ps(const __m512 *v, long k, long s)
+{
+    if (s == 0)
+        return v[k];
+    return _mm512_permutex2var_ps(v[k], _mm512_add_epi32(fs_iota_epi32(), _mm512_set1_epi32((int)s)),
+                                  v[k + 1]);
+}
+
+/* Lanes [s, s + 8) of the concatenation of v[k], v[k + 1], v[k + 2], 0 <= s < 16. */
+static inline __m512d fs_shifted_pd(const __m512d *v, long k, long s)
+{
+    k += s / 8;
+    s %= 8;
+    if (s == 0)
+        return v[k];
+    return _mm512_permutex2var_pd(v[k], _mm512_add_epi64(fs_iota_epi64(), _mm512_set1_epi64(s)),
+                                  v[k + 1]);
+}
+
+/* The windows of n at every position of v[0..count), in place; v holds two
+ * padding vectors after them (which the windows may read: their values
+ * reach only positions past the group's last row start).  acc receives the
+ * result. */
+#define FS_UNROLL _Pragma("GCC unroll 32")
+#define FS_WINDOWS(v, acc, count, n, combine, shifted)                          \
+    do {                                                                        \
+        long b_, size_, off_ = 0, k_;                                           \
+        FS_UNROLL for (b_ = 0; b_ < 5; b_++) {                                  \
+            size_ = 1L << b_;                                                   \
+            if ((n) & size_) {                                                  \
+                if (off_ == 0) {                                                \
+                    FS_UNROLL for (k_ = 0; k_ < (count); k_++)                  \
+                        (acc)[k_] = (v)[k_];                                    \
+                } else {                                                        \
+                    FS_UNROLL for (k_ = 0; k_ < (count); k_++)                  \
+                        (acc)[k_] = combine((acc)[k_], shifted((v), k_, off_)); \
+                }                                                               \
+                off_ += size_;                                                  \
+            }                                                                   \
+            if (2 * size_ > (n))                                                \
+                break;                                                          \
+            /* In place, upwards: v[k] reads only v[k] and later vectors. */    \
+            FS_UNROLL for (k_ = 0; k_ < (count); k_++)                          \
+                (v)[k_] = combine((v)[k_], shifted((v), k_, size_));            \
+        }                                                                       \
+    } while (0)
+
+/* The functions below are compiled once for each n in [2, 16] (FS_SHORT_CASES),
+ * so that their loops over a group's vectors unroll and the vectors stay in
+ * registers: with n known only at run time they lived on the stack and the
+ * short-row path was 1.45x slower than its scalar loops. */
+#define FS_SHORT_CASES(call)                                                    \
+    switch (n) {                                                                \
+    case 2: return call(2); case 3: return call(3); case 4: return call(4);     \
+    case 5: return call(5); case 6: return call(6); case 7: return call(7);     \
+    case 8: return call(8); case 9: return call(9); case 10: return call(10);   \
+    case 11: return call(11); case 12: return call(12); case 13: return call(13); \
+    case 14: return call(14); case 15: return call(15); case 16: return call(16); \
+    default: return 0;                                                          \
+    }
+
+/* m[r] = the max of row r of x (rows of n float32), NaN ignored. */
+static inline __attribute__((always_inline)) long
+fs_short_max_f_n(const float *x, float *m, long count, const long n)
+{
+    __m512 v[FS_SHORT_MAX_N + 2], acc[FS_SHORT_MAX_N];
+    float buf[16 * FS_SHORT_MAX_N];
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    const __m512i starts = _mm512_mullo_epi32(fs_iota_epi32(), _mm512_set1_epi32((int)n));
+    long g, k, groups = count / 16;
+    for (g = 0; g < groups; g++) {
+        const float *xg = x + g * 16 * n;
+        FS_UNROLL for (k = 0; k < n; k++) {
+            __m512 a = _mm512_loadu_ps(xg + 16 * k);
+            v[k] = _mm512_mask_mov_ps(a, _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), ninf);
+        }
+        v[n] = v[n + 1] = ninf;
+        FS_WINDOWS(v, acc, n, n, _mm512_max_ps, fs_shifted_ps);
+        FS_UNROLL for (k = 0; k < n; k++)
+            _mm512_storeu_ps(buf + 16 * k, acc[k]);
+        _mm512_storeu_ps(m + 16 * g, _mm512_i32gather_ps(starts, buf, 4));
+    }
+    return 16 * groups;
+}
+
+static long fs_short_max_f(const float *x, float *m, long count, long n)
+{
+#define FS_CALL_(k) fs_short_max_f_n(x, m, count, k)
+    FS_SHORT_CASES(FS_CALL_)
+#undef FS_CALL_
+}
+
+/* m[r] = the max of row r of x (rows of n float64), NaN ignored. */
+static inline __attribute__((always_inline)) long
+fs_short_max_d_n(const double *x, double *m, long count, const long n)
+{
+    __m512d v[FS_SHORT_MAX_N + 2], acc[FS_SHORT_MAX_N];
+    double buf[8 * FS_SHORT_MAX_N];
+    const __m512d ninf = _mm512_set1_pd(-INFINITY);
+    const __m256i starts = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0),
+                                              _mm256_set1_epi32((int)n));
+    long g, k, groups = count / 8;
+    for (g = 0; g < groups; g++) {
+        const double *xg = x + g * 8 * n;
+        FS_UNROLL for (k = 0; k < n; k++) {
+            __m512d a = _mm512_loadu_pd(xg + 8 * k);
+            v[k] = _mm512_mask_mov_pd(a, _mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q), ninf);
+        }
+        v[n] = v[n + 1] = ninf;
+        FS_WINDOWS(v, acc, n, n, _mm512_max_pd, fs_shifted_pd);
+        FS_UNROLL for (k = 0; k < n; k++)
+            _mm512_storeu_pd(buf + 8 * k, acc[k]);
+        _mm512_storeu_pd(m + 8 * g, _mm512_i32gather_pd(starts, buf, 8));
+    }
+    return 8 * groups;
+}
+
+static long fs_short_max_d(const double *x, double *m, long count, long n)
+{
+#define FS_CALL_(k) fs_short_max_d_n(x, m, count, k)
+    FS_SHORT_CASES(FS_CALL_)
+#undef FS_CALL_
+}
+
+/* total[r] = the sum of row r of e (rows of n float32), in double. */
+static inline __attribute__((always_inline)) long
+fs_short_sum_f_n(const float *e, double *total, long count, const long n)
+{
+    __m512d v[2 * FS_SHORT_MAX_N + 2], acc[2 * FS_SHORT_MAX_N];
+    double buf[16 * FS_SHORT_MAX_N];
+    const __m512d zero = _mm512_setzero_pd();
+    const __m256i starts = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0),
+                                              _mm256_set1_epi32((int)n));
+    long g, k, groups = count / 16;
+    for (g = 0; g < groups; g++) {
+        const float *eg = e + g * 16 * n;
+        FS_UNROLL for (k = 0; k < n; k++) {
+            __m512 a = _mm512_loadu_ps(eg + 16 * k);
+            v[2 * k] = _mm512_cvtps_pd(_mm512_castps512_ps256(a));
+            v[2 * k + 1] = _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1));
+        }
+        v[2 * n] = v[2 * n + 1] = zero;
+        FS_WINDOWS(v, acc, 2 * n, n, _mm512_add_pd, fs_shifted_pd);
+        FS_UNROLL for (k = 0; k < 2 * n; k++)
+            _mm512_storeu_pd(buf + 8 * k, acc[k]);
+        _mm512_storeu_pd(total + 16 * g, _mm512_i32gather_pd(starts, buf, 8));
+        _mm512_storeu_pd(total + 16 * g + 8, _mm512_i32gather_pd(starts, buf + 8 * n, 8));
+    }
+    return 16 * groups;
+}
+
+static long fs_short_sum_f(const float *e, double *total, long count, long n)
+{
+#define FS_CALL_(k) fs_short_sum_f_n(e, total, count, k)
+    FS_SHORT_CASES(FS_CALL_)
+#undef FS_CALL_
+}
+
+/* out[r n + j] = vals[r] for j < n: per-row values spread over the rows'
+ * elements (float32, groups of 16 rows). */
+static inline __attribute__((always_inline)) long
+fs_short_spread_f_n(const float *vals, float *out, long count, const long n)
+{
+    __m512i rows[FS_SHORT_MAX_N];
+    long g, k, groups = count / 16;
+    /* The row of element 16 k + l of a group: floor((16 k + l + 1/2) / n),
+     * exact in float32 (the quotient is at least 1 / (2 n) from an integer). */
+    FS_UNROLL for (k = 0; k < n; k++) {
+        __m512 pos = _mm512_cvtepi32_ps(_mm512_add_epi32(fs_iota_epi32(),
+                                                         _mm512_set1_epi32((int)(16 * k))));
+        rows[k] = _mm512_cvttps_epi32(_mm512_div_ps(_mm512_add_ps(pos, _mm512_set1_ps(0.5f)),
+                                                    _mm512_set1_ps((float)n)));
+    }
+    for (g = 0; g < groups; g++) {
+        __m512 m = _mm512_loadu_ps(vals + 16 * g);
+        float *og = out + 16 * g * n;
+        FS_UNROLL for (k = 0; k < n; k++)
+            _mm512_storeu_ps(og + 16 * k, _mm512_permutexvar_ps(rows[k], m));
+    }
+    return 16 * groups;
+}
+
+static long fs_short_spread_f(const float *vals, float *out, long count, long n)
+{
+#define FS_CALL_(k) fs_short_spread_f_n(vals, out, count, k)
+    FS_SHORT_CASES(FS_CALL_)
+#undef FS_CALL_
+}
+
+/* fs_short_spread_f for float64 values (groups of 8 rows). */
+static inline __attribute__((always_inline)) long
+fs_short_spread_d_n(const double *vals, double *out, long count, const long n)
+{
+    __m512i rows[FS_SHORT_MAX_N];
+    long g, k, groups = count / 8;
+    FS_UNROLL for (k = 0; k < n; k++) {
+        __m512d pos = _mm512_cvtepi64_pd(_mm512_add_epi64(fs_iota_epi64(),
+                                                          _mm512_set1_epi64(8 * k)));
+        rows[k] = _mm512_cvttpd_epi64(_mm512_div_pd(_mm512_add_pd(pos, _mm512_set1_pd(0.5)),
+                                                    _mm512_set1_pd((double)n)));
+    }
+    for (g = 0; g < groups; g++) {
+        __m512d m = _mm512_loadu_pd(vals + 8 * g);
+        double *og = out + 8 * g * n;
+        FS_UNROLL for (k = 0; k < n; k++)
+            _mm512_storeu_pd(og + 8 * k, _mm512_permutexvar_pd(rows[k], m));
+    }
+    return 8 * groups;
+}
+
+static long fs_short_spread_d(const double *vals, double *out, long count, long n)
+{
+#define FS_CALL_(k) fs_short_spread_d_n(vals, out, count, k)
+    FS_SHORT_CASES(FS_CALL_)
+#undef FS_CALL_
+}
+
+#else
+static inline long fs_short_max_f(const float *x, float *m, long count, long n)
+{ (void)x; (void)m; (void)count; (void)n; return 0; }
+static inline long fs_short_max_d(const double *x, double *m, long count, long n)
+{ (void)x; (void)m; (void)count; (void)n; return 0; }
+static inline long fs_short_sum_f(const float *e, double *total, long count, long n)
+{ (void)e; (void)total; (void)count; (void)n; return 0; }
+static inline long fs_short_spread_f(const float *vals, float *out, long count, long n)
+{ (void)vals; (void)out; (void)count; (void)n; return 0; }
+static inline long fs_short_spread_d(const double *vals, double *out, long count, long n)
+{ (void)vals; (void)out; (void)count; (void)n; return 0; }
+#endif
+
+#endif /* FASTSOFT_FS_SHORT_H */

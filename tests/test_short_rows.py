@@ -1,0 +1,58 @@
+"""Short rows in the Cython backend: the vectorized row maxima, sums and spreads.
+
+Rows of 2 to 16 elements (fastsoft/_cython/fs_short.h) take their maxima and
+float32 sums across groups of 16 (float32) or 8 (float64) rows at once,
+built from windows of powers of two, and spread per-row values back over the
+rows with permutes.  Each SIMD variant (the AVX-512 one runs this code, the
+others the scalar loops) must match the reference for every row length from
+2 to 17, in blocks of whole groups, a tail of rows outside any group, and
+several blocks, on one thread and split across threads.
+"""
+
+import numpy as np
+import pytest
+
+import fastsoft
+from tests.util import KINDS, check, inputs_for, seed_of
+
+pytestmark = pytest.mark.skipif("cython" not in fastsoft.backends(),
+                                reason="the Cython backend is not built")
+
+# The row functions whose short-row path uses fs_short.h: the forward ones
+# (maxima, sums, spreads) and log_softmax_backward (float32 sums of dy).
+FUNCTIONS = ("softmax", "log_softmax", "logsumexp", "log_softmax_backward")
+LENGTHS = range(2, 18)  # 17: just past the vectorized lengths
+BLOCK = 1024  # SHORT_BLOCK: elements per block of the short-row path
+
+
+def _rows(n):
+    """Several blocks of rows, the last with a few rows outside whole groups."""
+    return 2 * (BLOCK // n) + 16 * 3 + 5
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_short_rows_match_the_reference(cython_variant, name, dtype, kind):
+    for n in LENGTHS:
+        arrays = inputs_for(name, (_rows(n), n), dtype, kind=kind,
+                            seed=seed_of(name, dtype, kind, n))
+        check(name, arrays, backend="cython", axis=-1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+def test_each_rows_max_is_found_at_every_position(cython_variant, name, dtype):
+    """Row r's max is 1000 times 1 to 3 (exp of it overflows in either dtype)
+    at position r % n, so a max that missed it, or a spread that gave a row
+    another row's max, would overflow or scale the wrong row.  Ties and a
+    row of NaN beside it check the max's NaN rule."""
+    for n in LENGTHS:
+        rows = _rows(n)
+        r = np.arange(rows)
+        x = np.random.default_rng(seed_of(name, dtype, n)).standard_normal((rows, n))
+        x[r, r % n] = 1000.0 * (1 + r % 3)
+        x[7, :] = x[7, 0]  # all tied
+        x[9, :] = np.nan
+        x[10, n - 1] = np.nan  # NaN beside the peak
+        check(name, (x.astype(dtype),), backend="cython", axis=-1)
