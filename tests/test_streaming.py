@@ -1,7 +1,7 @@
 """Streaming stores in the Cython backend: the same bits as plain stores.
 
 Large results of the memory-bound kernels (float32 sigmoid, sigmoid_backward,
-softmax_backward, softmax and float32 log_softmax along a non-last axis) are
+softmax_backward, softmax and log_softmax along a non-last axis) are
 computed into an L1 buffer and written out with
 non-temporal stores (fastsoft/_cython/fs_platform.h).  Only results of 16 MB
 and more take that path by default; here the threshold is set to 0, so that
@@ -109,6 +109,26 @@ def test_streamed_in_place(cython_variant, name, dtype):
         cython_variant.set_stream_min_bytes(previous)
     assert result is x
     assert_same(x, plain)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pipelined_columns_across_blocks(cython_variant, dtype):
+    """Streamed log_softmax along a middle axis: several (outer) blocks of
+    several column chunks each, so that a thread's run of chunks crosses from
+    one block to the next (cols_log_softmax_pipelined)."""
+    (x,) = inputs_for("log_softmax", (3, 50, 2100), dtype, kind="nonfinite",
+                      seed=seed_of("pipelined", dtype))
+    outs = []
+    for nbytes in (2**62, 0):
+        previous = cython_variant.set_stream_min_bytes(nbytes)
+        try:
+            outs.append(call("log_softmax", x, axis=1, out=_out_at(x.shape, dtype, 1),
+                             backend="cython"))
+        finally:
+            cython_variant.set_stream_min_bytes(previous)
+    assert_same(outs[1], outs[0])
+    exact, scale, result = expected("log_softmax", (x,), axis=1)
+    assert_matches(outs[1], exact, scale, result, what="log_softmax pipelined")
 
 
 def test_threshold_is_settable_and_restored():

@@ -132,6 +132,8 @@ cdef enum:
     # 4.4 / 3.9 / 3.9 / 4.7, float64 8.0 / 7.3 / 7.5 / 7.3, softmax_backward
     # float64 7.0 / 6.3 / 5.7 / 6.3.
     COLUMN_CHUNK_BYTES = 1 << 20
+    # Bytes of a chunk of cols_log_softmax_pipelined, which keeps two in L2.
+    PIPE_CHUNK_BYTES = 1 << 19
     MAX_COLUMN_CHUNK = 1024
     # Rows ahead that the column kernels' first pass prefetches: their strips
     # (16 cache lines, rows 32 KB apart) defeat the hardware prefetchers.
@@ -1385,10 +1387,11 @@ cdef void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
     """stream: each row's strip is written through an L1 buffer with
     streaming stores, which also keeps the chunk of x in L2 for this last
     pass.  (1000, 8192) axis=0, out=, 2 threads, medians of 61, three
-    alternating runs, ms: float32 3.3-3.8 -> 2.95-3.0 (cols passes it for
-    float32 only: float64 7.1-8.1 -> 7.2-8.9, no gain); the backward passes,
-    whose chunks overflow L2 anyway, were slower with it (softmax_backward
-    float32 1.85 -> 2.2)."""
+    alternating runs, ms: float32 3.3-3.8 -> 2.95-3.0 (float64 7.1-8.1 ->
+    7.2-8.9, no gain one chunk at a time; pipelined, it gains: see
+    cols_log_softmax_pipelined, which takes the unmasked calls that stream);
+    the backward passes, whose chunks overflow L2 anyway, were slower with it
+    (softmax_backward float32 1.85 -> 2.2)."""
     cdef Py_ssize_t i, j
     cdef floating* orow
     cdef const floating* xr
@@ -1511,11 +1514,93 @@ cdef inline void cols_log_softmax_backward(const floating* y, const floating* dy
                                                      EXP_FLOAT)
 
 
+# Columns, pipelined (log_softmax, unmasked, results of STREAM_MIN_BYTES and
+# more): each thread takes a run of consecutive chunks, and the last pass of
+# each chunk, which only writes, runs row by row beside the next chunk's sums
+# of exps, which are bound by their arithmetic, instead of after them.  Two
+# chunks live at once (PIPE_CHUNK_BYTES each: both stay in L2), each with a
+# slot of 3 * chunk doubles of scratch: column maxima (in the data's dtype),
+# sums (then their logs), and compensations.  The results are written with
+# streaming stores.  (1000, 8192) axis=0, out=, 2 threads, ms, medians of 31
+# over three alternating runs, one chunk at a time / pipelined: float64
+# 7.39-7.72 / 5.73-5.89 (2^18-byte chunks: 7.2-7.4, 2^20: 6.7; softmax, whose
+# last pass takes its exps again, was slower pipelined beside either the sums
+# or the maxima of the next chunk: float64 6.2-6.3 -> 6.7-7.1; so were the
+# backward passes).
+
+
+cdef inline void pipe_log_softmax_row(const floating* xr, floating* orow, Py_ssize_t w,
+                                      const floating* col_max, const double* col_log,
+                                      floating* b) noexcept nogil:
+    """One row of a chunk's last log_softmax pass, through the L1 buffer b,
+    streamed out."""
+    cdef Py_ssize_t i
+    for i in range(w):
+        b[i] = log_softmax_value(xr[i], col_max[i], col_log[i])
+    stream_copy(orow, b, w)
+
+
+cdef void cols_log_softmax_pipelined(const floating* x, floating* out, Py_ssize_t n,
+                                     Py_ssize_t inner, Py_ssize_t chunk, Py_ssize_t chunks,
+                                     Py_ssize_t t0, Py_ssize_t t1, double* scratch,
+                                     mask_t* col_found) noexcept nogil:
+    """Tasks t0 <= t < t1 of cols (chunk t % chunks of block t // chunks);
+    scratch: two slots of 3 * chunk doubles."""
+    cdef Py_ssize_t t, i, j, w, i0, base, pw = 0, pbase = 0
+    cdef bint pending = False
+    cdef double* cur = scratch
+    cdef double* prev = scratch + 3 * chunk
+    cdef double* swap
+    cdef floating* cur_max
+    cdef double* cur_sum
+    cdef double* cur_comp
+    cdef const floating* xr
+    cdef floating buf[MAX_COLUMN_CHUNK + 16]
+    cdef floating* b = buf + to_alignment(buf, sizeof(floating))
+    for t in range(t0, t1):
+        i0 = (t % chunks) * chunk
+        w = chunk if inner - i0 > chunk else inner - i0
+        base = (t // chunks) * n * inner + i0
+        cur_max = <floating*>cur
+        cur_sum = cur + chunk
+        cur_comp = cur + 2 * chunk
+        cols_max(x + base, NULL, n, inner, w, cur_max, col_found)
+        for i in range(w):
+            cur_sum[i] = 0.0
+            cur_comp[i] = 0.0
+        for j in range(n):
+            xr = x + base + j * inner
+            for i in range(w):
+                add_to(&cur_sum[i], &cur_comp[i], exp_shifted(xr[i], cur_max[i]),
+                       floating is double)
+            if pending:
+                pipe_log_softmax_row(x + pbase + j * inner, out + pbase + j * inner, pw,
+                                     <floating*>prev, prev + chunk, b)
+        for i in range(w):
+            cur_sum[i] = log(cur_sum[i] - cur_comp[i])
+        swap = prev
+        prev = cur
+        cur = swap
+        pw = w
+        pbase = base
+        pending = True
+    if pending:
+        for j in range(n):
+            pipe_log_softmax_row(x + pbase + j * inner, out + pbase + j * inner, pw,
+                                 <floating*>prev, prev + chunk, b)
+
+
 cdef inline Py_ssize_t column_chunk(Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize) noexcept nogil:
     """Columns per task: n x chunk elements fill about COLUMN_CHUNK_BYTES, a
     multiple of 16 columns (one or more cache lines) between 16 and
     MAX_COLUMN_CHUNK."""
-    cdef Py_ssize_t chunk = COLUMN_CHUNK_BYTES // (n * itemsize)
+    return column_chunk_bytes(n, inner, itemsize, COLUMN_CHUNK_BYTES)
+
+
+cdef inline Py_ssize_t column_chunk_bytes(Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize,
+                                          Py_ssize_t nbytes) noexcept nogil:
+    """column_chunk for chunks of about nbytes."""
+    cdef Py_ssize_t chunk = nbytes // (n * itemsize)
     chunk = chunk - chunk % 16
     if chunk < 16:
         chunk = 16
@@ -1560,13 +1645,37 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     softmax and log_softmax write with streaming stores (softmax then takes
     its exps again in the last pass instead of storing them in out: (1000,
     8192) axis=0, out=, 2 threads, three alternating runs, ms: float32
-    3.85-3.88 -> 3.40-3.59, float64 7.4-8.0 -> 7.0-7.2)."""
+    3.85-3.88 -> 3.40-3.59, float64 7.4-8.0 -> 7.0-7.2), and unmasked
+    log_softmax takes cols_log_softmax_pipelined."""
     cdef Py_ssize_t chunk = column_chunk(n, inner, sizeof(floating))
     cdef Py_ssize_t chunks = (inner + chunk - 1) // chunk
     cdef Py_ssize_t t
     cdef double* scratch
     cdef mask_t* col_found
     cdef int nt = threads_for(outer * n * inner, nthreads)
+    cdef Py_ssize_t tid, tasks
+    if op == LOG_SOFTMAX and mask == NULL and stream:
+        chunk = column_chunk_bytes(n, inner, sizeof(floating), PIPE_CHUNK_BYTES)
+        chunks = (inner + chunk - 1) // chunk
+        tasks = outer * chunks
+        if tasks == 0:
+            return 0
+        nt = nt if nt < tasks else <int>tasks
+        with parallel(num_threads=nt):
+            scratch = <double*>malloc(6 * chunk * sizeof(double))
+            col_found = <mask_t*>malloc(chunk)
+            if scratch == NULL or col_found == NULL:
+                free(scratch)
+                free(col_found)
+                with gil:
+                    raise MemoryError()
+            for tid in prange(nt, schedule='static'):
+                cols_log_softmax_pipelined(x, out, n, inner, chunk, chunks, tid * tasks // nt,
+                                           (tid + 1) * tasks // nt, scratch, col_found)
+            fs_stream_fence()
+            free(scratch)
+            free(col_found)
+        return 0
     if nt == 1:  # no parallel region (see elementwise)
         scratch = <double*>malloc(3 * chunk * sizeof(double))
         col_found = <mask_t*>malloc(chunk)
@@ -1615,7 +1724,7 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
     cdef bint stream = op == SOFTMAX_BACKWARD and streams(nbytes)
     if inner > 1:
         return cols(op, x, dy, mask, out, outer, n, inner, nthreads,
-                    ((op == LOG_SOFTMAX and sizeof(floating) == 4) or op == SOFTMAX)
+                    (op == LOG_SOFTMAX or op == SOFTMAX)
                     and streams(nbytes))
     nt = threads_for(outer * n, nthreads)
     if nt > 1 and outer < 4 * nt and n >= min_work_per_thread:
