@@ -111,24 +111,29 @@ def test_streamed_in_place(cython_variant, name, dtype):
     assert_same(x, plain)
 
 
+# Along a middle axis: several (outer) blocks of several column chunks each,
+# so that a thread's run of chunks (cols_pipelined) crosses from one block to
+# the next; and columns longer than its buffer of exps holds (softmax's
+# other streaming path).
+LONG_COLUMNS = 8200
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_pipelined_columns_across_blocks(cython_variant, dtype):
-    """Streamed log_softmax along a middle axis: several (outer) blocks of
-    several column chunks each, so that a thread's run of chunks crosses from
-    one block to the next (cols_log_softmax_pipelined)."""
-    (x,) = inputs_for("log_softmax", (3, 50, 2100), dtype, kind="nonfinite",
-                      seed=seed_of("pipelined", dtype))
+@pytest.mark.parametrize(("shape", "axis"), [((3, 50, 2100), 1), ((LONG_COLUMNS, 20), 0)])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_streamed_columns_of_other_shapes(cython_variant, name, shape, axis, dtype):
+    (x,) = inputs_for(name, shape, dtype, kind="nonfinite", seed=seed_of(name, shape, dtype))
     outs = []
     for nbytes in (2**62, 0):
         previous = cython_variant.set_stream_min_bytes(nbytes)
         try:
-            outs.append(call("log_softmax", x, axis=1, out=_out_at(x.shape, dtype, 1),
+            outs.append(call(name, x, axis=axis, out=_out_at(x.shape, dtype, 1),
                              backend="cython"))
         finally:
             cython_variant.set_stream_min_bytes(previous)
     assert_same(outs[1], outs[0])
-    exact, scale, result = expected("log_softmax", (x,), axis=1)
-    assert_matches(outs[1], exact, scale, result, what="log_softmax pipelined")
+    exact, scale, result = expected(name, (x,), axis=axis)
+    assert_matches(outs[1], exact, scale, result, what=f"{name} streamed")
 
 
 def test_threshold_is_settable_and_restored():

@@ -132,7 +132,7 @@ cdef enum:
     # 4.4 / 3.9 / 3.9 / 4.7, float64 8.0 / 7.3 / 7.5 / 7.3, softmax_backward
     # float64 7.0 / 6.3 / 5.7 / 6.3.
     COLUMN_CHUNK_BYTES = 1 << 20
-    # Bytes of a chunk of cols_log_softmax_pipelined, which keeps two in L2.
+    # Bytes of a chunk of cols_pipelined, which keeps two in L2.
     PIPE_CHUNK_BYTES = 1 << 19
     MAX_COLUMN_CHUNK = 1024
     # Rows ahead that the column kernels' first pass prefetches: their strips
@@ -1346,6 +1346,10 @@ cdef void cols_softmax(const floating* x, const mask_t* mask, floating* out,
                        Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w, floating* col_max,
                        double* col_sum, double* col_comp,
                        mask_t* col_found, bint stream) noexcept nogil:
+    """stream: the exps are taken again from x in the last pass and written
+    with streaming stores, for unmasked calls whose columns are too long for
+    cols_pipelined's buffer of exps (more than 8192 float32 or 4096 float64
+    rows)."""
     cdef Py_ssize_t i, j
     cdef floating* orow
     cdef const floating* xr
@@ -1383,21 +1387,17 @@ cdef void cols_softmax(const floating* x, const mask_t* mask, floating* out,
 cdef void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
                            Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
                            floating* col_max, double* col_sum, double* col_comp,
-                           mask_t* col_found, bint stream) noexcept nogil:
-    """stream: each row's strip is written through an L1 buffer with
-    streaming stores, which also keeps the chunk of x in L2 for this last
-    pass.  (1000, 8192) axis=0, out=, 2 threads, medians of 61, three
-    alternating runs, ms: float32 3.3-3.8 -> 2.95-3.0 (float64 7.1-8.1 ->
-    7.2-8.9, no gain one chunk at a time; pipelined, it gains: see
-    cols_log_softmax_pipelined, which takes the unmasked calls that stream);
-    the backward passes, whose chunks overflow L2 anyway, were slower with it
-    (softmax_backward float32 1.85 -> 2.2)."""
+                           mask_t* col_found) noexcept nogil:
+    """One chunk at a time: masked calls, and results too small to stream.
+    (Unmasked calls that stream take cols_pipelined.  Streaming one chunk at
+    a time measured, on (1000, 8192) axis=0, out=, 2 threads, ms: float32
+    3.3-3.8 -> 2.95-3.0, float64 7.1-8.1 -> 7.2-8.9; the backward passes,
+    whose chunks overflow L2, were slower streamed: softmax_backward float32
+    1.85 -> 2.2.)"""
     cdef Py_ssize_t i, j
     cdef floating* orow
     cdef const floating* xr
     cdef const mask_t* mr
-    cdef floating buf[MAX_COLUMN_CHUNK + 16]
-    cdef floating* b = buf + to_alignment(buf, sizeof(floating))
     cols_max(x, mask, n, stride, w, col_max, col_found)
     cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp)
     for i in range(w):
@@ -1405,11 +1405,7 @@ cdef void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
     for j in range(n):
         xr = x + j * stride
         orow = out + j * stride
-        if mask == NULL and stream:
-            for i in range(w):
-                b[i] = log_softmax_value(xr[i], col_max[i], col_sum[i])
-            stream_copy(orow, b, w)
-        elif mask == NULL:
+        if mask == NULL:
             for i in range(w):
                 orow[i] = log_softmax_value(xr[i], col_max[i], col_sum[i])
         else:
@@ -1514,47 +1510,78 @@ cdef inline void cols_log_softmax_backward(const floating* y, const floating* dy
                                                      EXP_FLOAT)
 
 
-# Columns, pipelined (log_softmax, unmasked, results of STREAM_MIN_BYTES and
-# more): each thread takes a run of consecutive chunks, and the last pass of
-# each chunk, which only writes, runs row by row beside the next chunk's sums
-# of exps, which are bound by their arithmetic, instead of after them.  Two
-# chunks live at once (PIPE_CHUNK_BYTES each: both stay in L2), each with a
-# slot of 3 * chunk doubles of scratch: column maxima (in the data's dtype),
-# sums (then their logs), and compensations.  The results are written with
-# streaming stores.  (1000, 8192) axis=0, out=, 2 threads, ms, medians of 31
-# over three alternating runs, one chunk at a time / pipelined: float64
-# 7.39-7.72 / 5.73-5.89 (2^18-byte chunks: 7.2-7.4, 2^20: 6.7; softmax, whose
-# last pass takes its exps again, was slower pipelined beside either the sums
-# or the maxima of the next chunk: float64 6.2-6.3 -> 6.7-7.1; so were the
-# backward passes).
+# Columns, pipelined (softmax and log_softmax, unmasked, results of
+# STREAM_MIN_BYTES and more): each thread takes a run of consecutive chunks,
+# and the last pass of each chunk, which writes, runs row by row beside the
+# next chunk's sums of exps, which are bound by their arithmetic, instead of
+# after them.  Two chunks live at once (PIPE_CHUNK_BYTES each: both stay in
+# L2), each with a slot of 3 * chunk doubles of scratch (column maxima in the
+# data's dtype, sums, compensations; then the logs, or the reciprocals in
+# place of the compensations) and, for softmax, a buffer of the chunk's exps
+# in the data's dtype (n * chunk elements), which the last pass scales: the
+# arithmetic of the plain path, which stores the exps in out.  The results
+# are written with streaming stores.  (1000, 8192) axis=0, out=, 2 threads,
+# ms, medians of 31 over three alternating runs, one chunk at a time /
+# pipelined: log_softmax float64 7.39-7.72 / 5.73-5.89, float32 2.2-2.7 /
+# 2.2-2.4; softmax (which took its exps again from x in the last pass)
+# float64 6.46-6.85 / 5.45-5.68, float32 2.84-3.08 / 2.44-2.63.  Chunks of
+# 2^18 bytes: slower than one chunk at a time; 2^20: log_softmax float64 6.7.
+# The backward passes were no faster pipelined.
 
 
-cdef inline void pipe_log_softmax_row(const floating* xr, floating* orow, Py_ssize_t w,
-                                      const floating* col_max, const double* col_log,
-                                      floating* b) noexcept nogil:
-    """One row of a chunk's last log_softmax pass, through the L1 buffer b,
-    streamed out."""
+cdef inline void pipe_sum_row(Op op, const floating* xr, floating* er, Py_ssize_t w,
+                              const floating* col_max, double* col_sum,
+                              double* col_comp) noexcept nogil:
+    """One row's exps into the column sums (softmax: also into er)."""
     cdef Py_ssize_t i
-    for i in range(w):
-        b[i] = log_softmax_value(xr[i], col_max[i], col_log[i])
+    cdef floating e
+    if op == SOFTMAX:
+        for i in range(w):
+            e = exp_shifted(xr[i], col_max[i])
+            er[i] = e
+            add_to(&col_sum[i], &col_comp[i], e, floating is double)
+    else:
+        for i in range(w):
+            add_to(&col_sum[i], &col_comp[i], exp_shifted(xr[i], col_max[i]),
+                   floating is double)
+
+
+cdef inline void pipe_write_row(Op op, const floating* xr, const floating* er, floating* orow,
+                                Py_ssize_t w, const double* slot, Py_ssize_t chunk,
+                                floating* b) noexcept nogil:
+    """One row of a chunk's last pass, through the L1 buffer b, streamed out."""
+    cdef Py_ssize_t i
+    cdef const floating* col_max = <const floating*>slot
+    cdef const double* col_log = slot + chunk
+    cdef const floating* inv = <const floating*>(slot + 2 * chunk)
+    if op == SOFTMAX:
+        for i in range(w):
+            b[i] = er[i] * inv[i]
+    else:
+        for i in range(w):
+            b[i] = log_softmax_value(xr[i], col_max[i], col_log[i])
     stream_copy(orow, b, w)
 
 
-cdef void cols_log_softmax_pipelined(const floating* x, floating* out, Py_ssize_t n,
-                                     Py_ssize_t inner, Py_ssize_t chunk, Py_ssize_t chunks,
-                                     Py_ssize_t t0, Py_ssize_t t1, double* scratch,
-                                     mask_t* col_found) noexcept nogil:
+cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
+                         Py_ssize_t inner, Py_ssize_t chunk, Py_ssize_t chunks, Py_ssize_t t0,
+                         Py_ssize_t t1, double* scratch, floating* exps,
+                         mask_t* col_found) noexcept nogil:
     """Tasks t0 <= t < t1 of cols (chunk t % chunks of block t // chunks);
-    scratch: two slots of 3 * chunk doubles."""
+    scratch: two slots of 3 * chunk doubles; exps (softmax): two buffers of
+    n * chunk elements."""
     cdef Py_ssize_t t, i, j, w, i0, base, pw = 0, pbase = 0
     cdef bint pending = False
     cdef double* cur = scratch
     cdef double* prev = scratch + 3 * chunk
+    cdef floating* cur_exps = exps
+    cdef floating* prev_exps = NULL if exps == NULL else exps + n * chunk
     cdef double* swap
+    cdef floating* swap_exps
     cdef floating* cur_max
     cdef double* cur_sum
     cdef double* cur_comp
-    cdef const floating* xr
+    cdef floating* inv
     cdef floating buf[MAX_COLUMN_CHUNK + 16]
     cdef floating* b = buf + to_alignment(buf, sizeof(floating))
     for t in range(t0, t1):
@@ -1569,25 +1596,33 @@ cdef void cols_log_softmax_pipelined(const floating* x, floating* out, Py_ssize_
             cur_sum[i] = 0.0
             cur_comp[i] = 0.0
         for j in range(n):
-            xr = x + base + j * inner
-            for i in range(w):
-                add_to(&cur_sum[i], &cur_comp[i], exp_shifted(xr[i], cur_max[i]),
-                       floating is double)
+            pipe_sum_row(op, x + base + j * inner, cur_exps + j * w if op == SOFTMAX else NULL,
+                         w, cur_max, cur_sum, cur_comp)
             if pending:
-                pipe_log_softmax_row(x + pbase + j * inner, out + pbase + j * inner, pw,
-                                     <floating*>prev, prev + chunk, b)
-        for i in range(w):
-            cur_sum[i] = log(cur_sum[i] - cur_comp[i])
+                pipe_write_row(op, x + pbase + j * inner,
+                               prev_exps + j * pw if op == SOFTMAX else NULL,
+                               out + pbase + j * inner, pw, prev, chunk, b)
+        if op == SOFTMAX:
+            inv = <floating*>cur_comp
+            for i in range(w):
+                cur_sum[i] -= cur_comp[i]
+                inv[i] = <floating>(1.0 / cur_sum[i])
+        else:
+            for i in range(w):
+                cur_sum[i] = log(cur_sum[i] - cur_comp[i])
         swap = prev
         prev = cur
         cur = swap
+        swap_exps = prev_exps
+        prev_exps = cur_exps
+        cur_exps = swap_exps
         pw = w
         pbase = base
         pending = True
     if pending:
         for j in range(n):
-            pipe_log_softmax_row(x + pbase + j * inner, out + pbase + j * inner, pw,
-                                 <floating*>prev, prev + chunk, b)
+            pipe_write_row(op, x + pbase + j * inner, prev_exps + j * pw if op == SOFTMAX else NULL,
+                           out + pbase + j * inner, pw, prev, chunk, b)
 
 
 cdef inline Py_ssize_t column_chunk(Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize) noexcept nogil:
@@ -1625,7 +1660,7 @@ cdef inline void cols_task(Op op, const floating* x, const floating* dy, const m
     elif op == LOG_SOFTMAX:
         cols_log_softmax(x + base, NULL if mask == NULL else mask + base, out + base, n,
                          inner, w, <floating*>scratch, scratch + chunk, scratch + 2 * chunk,
-                         col_found, stream)
+                         col_found)
     elif op == LOGSUMEXP:
         cols_logsumexp(x + base, NULL if mask == NULL else mask + base, out + o * inner + i0,
                        n, inner, w, <floating*>scratch, scratch + chunk, scratch + 2 * chunk,
@@ -1645,8 +1680,8 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     softmax and log_softmax write with streaming stores (softmax then takes
     its exps again in the last pass instead of storing them in out: (1000,
     8192) axis=0, out=, 2 threads, three alternating runs, ms: float32
-    3.85-3.88 -> 3.40-3.59, float64 7.4-8.0 -> 7.0-7.2), and unmasked
-    log_softmax takes cols_log_softmax_pipelined."""
+    3.85-3.88 -> 3.40-3.59, float64 7.4-8.0 -> 7.0-7.2), and unmasked calls
+    that stream take cols_pipelined."""
     cdef Py_ssize_t chunk = column_chunk(n, inner, sizeof(floating))
     cdef Py_ssize_t chunks = (inner + chunk - 1) // chunk
     cdef Py_ssize_t t
@@ -1654,26 +1689,33 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     cdef mask_t* col_found
     cdef int nt = threads_for(outer * n * inner, nthreads)
     cdef Py_ssize_t tid, tasks
-    if op == LOG_SOFTMAX and mask == NULL and stream:
+    cdef Py_ssize_t exps_size
+    cdef floating* exps
+    if mask == NULL and stream and (op == LOG_SOFTMAX or (
+            op == SOFTMAX and n * 16 * <Py_ssize_t>sizeof(floating) <= PIPE_CHUNK_BYTES)):
         chunk = column_chunk_bytes(n, inner, sizeof(floating), PIPE_CHUNK_BYTES)
         chunks = (inner + chunk - 1) // chunk
         tasks = outer * chunks
         if tasks == 0:
             return 0
         nt = nt if nt < tasks else <int>tasks
+        exps_size = 2 * n * chunk if op == SOFTMAX else 0
         with parallel(num_threads=nt):
             scratch = <double*>malloc(6 * chunk * sizeof(double))
+            exps = <floating*>malloc(exps_size * sizeof(floating)) if exps_size else NULL
             col_found = <mask_t*>malloc(chunk)
-            if scratch == NULL or col_found == NULL:
+            if scratch == NULL or col_found == NULL or (exps_size and exps == NULL):
                 free(scratch)
+                free(exps)
                 free(col_found)
                 with gil:
                     raise MemoryError()
             for tid in prange(nt, schedule='static'):
-                cols_log_softmax_pipelined(x, out, n, inner, chunk, chunks, tid * tasks // nt,
-                                           (tid + 1) * tasks // nt, scratch, col_found)
+                cols_pipelined(op, x, out, n, inner, chunk, chunks, tid * tasks // nt,
+                               (tid + 1) * tasks // nt, scratch, exps, col_found)
             fs_stream_fence()
             free(scratch)
+            free(exps)
             free(col_found)
         return 0
     if nt == 1:  # no parallel region (see elementwise)
