@@ -76,6 +76,7 @@ SHAPE_AXES = [
     ((2, 3, 4, 5), (-1, -2)),
     ((3, 5000), -1),
     ((2, 5, 600), 1),
+    ((3, 40, 2100), 1),  # blocks of several column chunks: runs of chunks cross blocks
     ((300, 4), 0),
     ((70, 32), -1),
     ((70, 33), -1),

@@ -132,7 +132,7 @@ cdef enum:
     # 4.4 / 3.9 / 3.9 / 4.7, float64 8.0 / 7.3 / 7.5 / 7.3, softmax_backward
     # float64 7.0 / 6.3 / 5.7 / 6.3.
     COLUMN_CHUNK_BYTES = 1 << 20
-    # Bytes of a chunk of cols_pipelined, which keeps two in L2.
+    # Bytes of a chunk of cols_pipelined_run, which keeps two in L2.
     PIPE_CHUNK_BYTES = 1 << 19
     MAX_COLUMN_CHUNK = 1024
     # Rows ahead that the column kernels' first pass prefetches: their strips
@@ -1420,11 +1420,19 @@ cdef inline void cols_logsumexp(const floating* x, const mask_t* mask, floating*
                                 double* col_sum, double* col_comp,
                                 mask_t* col_found) noexcept nogil:
     """out[i] = logsumexp of column i (out is the chunk's first result)."""
+    cols_max(x, mask, n, stride, w, col_max, col_found)
+    cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp)
+    cols_logsumexp_finish(x, mask, out, n, stride, w, col_max, col_sum, col_found)
+
+
+cdef inline void cols_logsumexp_finish(const floating* x, const mask_t* mask, floating* out,
+                                       Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
+                                       const floating* col_max, const double* col_sum,
+                                       const mask_t* col_found) noexcept nogil:
+    """out[i] = logsumexp of column i from its max and its sum of exps."""
     cdef Py_ssize_t i, j
     cdef double m
     cdef bint has_nan
-    cols_max(x, mask, n, stride, w, col_max, col_found)
-    cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp)
     for i in range(w):
         m = col_max[i]
         if not col_found[i]:
@@ -1510,23 +1518,28 @@ cdef inline void cols_log_softmax_backward(const floating* y, const floating* dy
                                                      EXP_FLOAT)
 
 
-# Columns, pipelined (softmax and log_softmax, unmasked, results of
-# STREAM_MIN_BYTES and more): each thread takes a run of consecutive chunks,
-# and the last pass of each chunk, which writes, runs row by row beside the
-# next chunk's sums of exps, which are bound by their arithmetic, instead of
-# after them.  Two chunks live at once (PIPE_CHUNK_BYTES each: both stay in
-# L2), each with a slot of 3 * chunk doubles of scratch (column maxima in the
-# data's dtype, sums, compensations; then the logs, or the reciprocals in
-# place of the compensations) and, for softmax, a buffer of the chunk's exps
-# in the data's dtype (n * chunk elements), which the last pass scales: the
-# arithmetic of the plain path, which stores the exps in out.  The results
-# are written with streaming stores.  (1000, 8192) axis=0, out=, 2 threads,
-# ms, medians of 31 over three alternating runs, one chunk at a time /
-# pipelined: log_softmax float64 7.39-7.72 / 5.73-5.89, float32 2.2-2.7 /
-# 2.2-2.4; softmax (which took its exps again from x in the last pass)
-# float64 6.46-6.85 / 5.45-5.68, float32 2.84-3.08 / 2.44-2.63.  Chunks of
-# 2^18 bytes: slower than one chunk at a time; 2^20: log_softmax float64 6.7.
-# The backward passes were no faster pipelined.
+# Columns, pipelined: each thread takes a run of consecutive chunks, and a
+# chunk's passes run row by row beside another chunk's pass that is bound by
+# something else, instead of one after the other, so that memory traffic
+# overlaps arithmetic.  Two chunks live at once (PIPE_CHUNK_BYTES each: both
+# stay in L2), each with a slot of 3 * chunk doubles of scratch (column
+# maxima in the data's dtype, sums, compensations; then logs, or reciprocals
+# in place of the compensations).  Unmasked calls only.
+# - softmax and log_softmax (results of STREAM_MIN_BYTES and more): a
+#   chunk's last pass, which writes (with streaming stores), beside the next
+#   chunk's sums of exps.  softmax keeps each chunk's exps in a buffer (n *
+#   chunk elements of the data's dtype), which the last pass scales: the
+#   arithmetic of the plain path, which stores the exps in out.
+# - logsumexp (any size): a chunk's maxima, which read from memory, beside
+#   the previous chunk's sums of exps.
+# (1000, 8192) axis=0, out=, 2 threads, ms, medians of 31 over three
+# alternating runs, one chunk at a time / pipelined: log_softmax float64
+# 7.39-7.72 / 5.73-5.89, float32 2.2-2.7 / 2.2-2.4; softmax (which took its
+# exps again from x in the last pass) float64 6.46-6.85 / 5.45-5.68, float32
+# 2.84-3.08 / 2.44-2.63; logsumexp float64 4.06-4.16 / 3.71-3.86, float32
+# 1.78-1.81 / 1.48-1.54.  Chunks of 2^18 bytes were slower than one chunk at
+# a time; 2^20: log_softmax float64 6.7.  The backward passes were no faster
+# pipelined.
 
 
 cdef inline void pipe_sum_row(Op op, const floating* xr, floating* er, Py_ssize_t w,
@@ -1625,6 +1638,62 @@ cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
                            out + pbase + j * inner, pw, prev, chunk, b)
 
 
+cdef void cols_logsumexp_pipelined(const floating* x, floating* out, Py_ssize_t n,
+                                   Py_ssize_t inner, Py_ssize_t chunk, Py_ssize_t chunks,
+                                   Py_ssize_t t0, Py_ssize_t t1, double* scratch,
+                                   mask_t* col_found) noexcept nogil:
+    """Tasks t0 <= t < t1 of cols (chunk t % chunks of block t // chunks):
+    each chunk's maxima beside the previous chunk's sums of exps, and a last
+    round of sums alone; scratch: two slots of 3 * chunk doubles."""
+    cdef Py_ssize_t t, i, j, w = 0, i0 = 0, base = 0, pw = 0, pbase = 0, pout = 0
+    cdef Py_ssize_t ahead = PREFETCH_ROWS * inner
+    cdef bint pending = False
+    cdef double* cur = scratch
+    cdef double* prev = scratch + 3 * chunk
+    cdef double* swap
+    cdef floating* cur_max
+    cdef floating* prev_max
+    cdef const floating* xr
+    memset(col_found, 1, chunk)
+    for t in range(t0, t1 + 1):
+        if t < t1:
+            i0 = (t % chunks) * chunk
+            w = chunk if inner - i0 > chunk else inner - i0
+            base = (t // chunks) * n * inner + i0
+            cur_max = <floating*>cur
+            for i in range(w):
+                cur_max[i] = -INFINITY
+        prev_max = <floating*>prev
+        if pending:
+            for i in range(pw):
+                prev[chunk + i] = 0.0
+                prev[2 * chunk + i] = 0.0
+        for j in range(n):
+            if t < t1:
+                xr = x + base + j * inner
+                if j + PREFETCH_ROWS < n:
+                    fs_prefetch_lines(xr + ahead, w * sizeof(floating))
+                for i in range(w):
+                    cur_max[i] = xr[i] if xr[i] > cur_max[i] else cur_max[i]
+            if pending:
+                xr = x + pbase + j * inner
+                for i in range(pw):
+                    add_to(&prev[chunk + i], &prev[2 * chunk + i],
+                           exp_shifted(xr[i], prev_max[i]), floating is double)
+        if pending:
+            for i in range(pw):
+                prev[chunk + i] -= prev[2 * chunk + i]
+            cols_logsumexp_finish(x + pbase, NULL, out + pout, n, inner, pw, prev_max,
+                                  prev + chunk, col_found)
+        swap = prev
+        prev = cur
+        cur = swap
+        pw = w
+        pbase = base
+        pout = (t // chunks) * inner + i0  # where this chunk's results go
+        pending = t < t1
+
+
 cdef inline Py_ssize_t column_chunk(Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize) noexcept nogil:
     """Columns per task: n x chunk elements fill about COLUMN_CHUNK_BYTES, a
     multiple of 16 columns (one or more cache lines) between 16 and
@@ -1673,6 +1742,70 @@ cdef inline void cols_task(Op op, const floating* x, const floating* dy, const m
                                   scratch, scratch + chunk, scratch + 2 * chunk)
 
 
+cdef inline void pipelined_task(Op op, const floating* x, floating* out, Py_ssize_t n,
+                                Py_ssize_t inner, Py_ssize_t chunk, Py_ssize_t chunks,
+                                Py_ssize_t t0, Py_ssize_t t1, double* scratch, floating* exps,
+                                mask_t* col_found) noexcept nogil:
+    if op == LOGSUMEXP:
+        cols_logsumexp_pipelined(x, out, n, inner, chunk, chunks, t0, t1, scratch, col_found)
+    else:
+        cols_pipelined(op, x, out, n, inner, chunk, chunks, t0, t1, scratch, exps, col_found)
+
+
+cdef int cols_pipelined_run(Op op, const floating* x, floating* out, Py_ssize_t outer,
+                            Py_ssize_t n, Py_ssize_t inner, int nt) except -1 nogil:
+    """cols for the pipelined kernels: each of nt threads takes a run of
+    consecutive chunks, with its own scratch (two slots of 3 * chunk doubles,
+    and for softmax two buffers of n * chunk exps)."""
+    cdef Py_ssize_t chunk = column_chunk_bytes(n, inner, sizeof(floating), PIPE_CHUNK_BYTES)
+    cdef Py_ssize_t chunks = (inner + chunk - 1) // chunk
+    cdef Py_ssize_t tasks = outer * chunks, tid
+    cdef Py_ssize_t exps_size = 2 * n * chunk if op == SOFTMAX else 0
+    cdef double* scratch
+    cdef floating* exps
+    cdef mask_t* col_found
+    if tasks == 0:
+        return 0
+    if nt > tasks:
+        nt = <int>tasks
+    if nt == 1:  # no parallel region (see elementwise)
+        scratch = <double*>malloc(6 * chunk * sizeof(double))
+        exps = <floating*>malloc(exps_size * sizeof(floating)) if exps_size else NULL
+        col_found = <mask_t*>malloc(chunk)
+        try:
+            if scratch == NULL or col_found == NULL or (exps_size and exps == NULL):
+                with gil:
+                    raise MemoryError()
+            pipelined_task(op, x, out, n, inner, chunk, chunks, 0, tasks, scratch, exps,
+                           col_found)
+            if op != LOGSUMEXP:
+                fs_stream_fence()
+        finally:
+            free(scratch)
+            free(exps)
+            free(col_found)
+        return 0
+    with parallel(num_threads=nt):
+        scratch = <double*>malloc(6 * chunk * sizeof(double))
+        exps = <floating*>malloc(exps_size * sizeof(floating)) if exps_size else NULL
+        col_found = <mask_t*>malloc(chunk)
+        if scratch == NULL or col_found == NULL or (exps_size and exps == NULL):
+            free(scratch)
+            free(exps)
+            free(col_found)
+            with gil:
+                raise MemoryError()
+        for tid in prange(nt, schedule='static'):
+            pipelined_task(op, x, out, n, inner, chunk, chunks, tid * tasks // nt,
+                           (tid + 1) * tasks // nt, scratch, exps, col_found)
+        if op != LOGSUMEXP:
+            fs_stream_fence()
+        free(scratch)
+        free(exps)
+        free(col_found)
+    return 0
+
+
 cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
               Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nthreads,
               bint stream) except -1 nogil:
@@ -1680,44 +1813,17 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     softmax and log_softmax write with streaming stores (softmax then takes
     its exps again in the last pass instead of storing them in out: (1000,
     8192) axis=0, out=, 2 threads, three alternating runs, ms: float32
-    3.85-3.88 -> 3.40-3.59, float64 7.4-8.0 -> 7.0-7.2), and unmasked calls
-    that stream take cols_pipelined."""
+    3.85-3.88 -> 3.40-3.59, float64 7.4-8.0 -> 7.0-7.2).  Unmasked logsumexp,
+    and unmasked softmax and log_softmax that stream, take cols_pipelined_run."""
     cdef Py_ssize_t chunk = column_chunk(n, inner, sizeof(floating))
     cdef Py_ssize_t chunks = (inner + chunk - 1) // chunk
     cdef Py_ssize_t t
     cdef double* scratch
     cdef mask_t* col_found
     cdef int nt = threads_for(outer * n * inner, nthreads)
-    cdef Py_ssize_t tid, tasks
-    cdef Py_ssize_t exps_size
-    cdef floating* exps
-    if mask == NULL and stream and (op == LOG_SOFTMAX or (
-            op == SOFTMAX and n * 16 * <Py_ssize_t>sizeof(floating) <= PIPE_CHUNK_BYTES)):
-        chunk = column_chunk_bytes(n, inner, sizeof(floating), PIPE_CHUNK_BYTES)
-        chunks = (inner + chunk - 1) // chunk
-        tasks = outer * chunks
-        if tasks == 0:
-            return 0
-        nt = nt if nt < tasks else <int>tasks
-        exps_size = 2 * n * chunk if op == SOFTMAX else 0
-        with parallel(num_threads=nt):
-            scratch = <double*>malloc(6 * chunk * sizeof(double))
-            exps = <floating*>malloc(exps_size * sizeof(floating)) if exps_size else NULL
-            col_found = <mask_t*>malloc(chunk)
-            if scratch == NULL or col_found == NULL or (exps_size and exps == NULL):
-                free(scratch)
-                free(exps)
-                free(col_found)
-                with gil:
-                    raise MemoryError()
-            for tid in prange(nt, schedule='static'):
-                cols_pipelined(op, x, out, n, inner, chunk, chunks, tid * tasks // nt,
-                               (tid + 1) * tasks // nt, scratch, exps, col_found)
-            fs_stream_fence()
-            free(scratch)
-            free(exps)
-            free(col_found)
-        return 0
+    if mask == NULL and (op == LOGSUMEXP or (stream and (op == LOG_SOFTMAX or (
+            op == SOFTMAX and n * 16 * <Py_ssize_t>sizeof(floating) <= PIPE_CHUNK_BYTES)))):
+        return cols_pipelined_run(op, x, out, outer, n, inner, nt)
     if nt == 1:  # no parallel region (see elementwise)
         scratch = <double*>malloc(3 * chunk * sizeof(double))
         col_found = <mask_t*>malloc(chunk)
