@@ -1,9 +1,9 @@
-"""Short rows in the Cython backend: the vectorized row maxima, sums and spreads.
+"""Short rows in the Cython backend: the vectorized row maxima and spreads.
 
-Rows of 2 to 16 elements (fastsoft/_cython/fs_short.h) take their maxima and
-float32 sums across groups of 16 (float32) or 8 (float64) rows at once,
-built from windows of powers of two, and spread per-row values back over the
-rows with permutes.  Each SIMD variant (the AVX-512 one runs this code, the
+Rows of 2 to 16 elements (fastsoft/_cython/fs_short.h) take their maxima
+across groups of 16 (float32) or 8 (float64) rows at once, built from
+windows of powers of two, and spread per-row values back over the rows with
+permutes.  Each SIMD variant (the AVX-512 one runs this code, the
 others the scalar loops) must match the reference for every row length from
 2 to 17, in blocks of whole groups, a tail of rows outside any group, and
 several blocks, on one thread and split across threads.
@@ -18,8 +18,8 @@ from tests.util import KINDS, check, inputs_for, seed_of
 pytestmark = pytest.mark.skipif("cython" not in fastsoft.backends(),
                                 reason="the Cython backend is not built")
 
-# The row functions whose short-row path uses fs_short.h: the forward ones
-# (maxima, sums, spreads) and log_softmax_backward (float32 sums of dy).
+# The forward functions use fs_short.h (maxima, spreads); every function's
+# blocks of short rows are whole groups of rows (log_softmax_backward's too).
 FUNCTIONS = ("softmax", "log_softmax", "logsumexp", "log_softmax_backward")
 LENGTHS = range(2, 18)  # 17: just past the vectorized lengths
 BLOCK = 1024  # SHORT_BLOCK: elements per block of the short-row path

@@ -68,7 +68,6 @@ cdef extern from "fs_math.h" nogil:
 cdef extern from "fs_short.h" nogil:
     long fs_short_max_f(const float* x, float* m, long count, long n)
     long fs_short_max_d(const double* x, double* m, long count, long n)
-    long fs_short_sum_f(const float* e, double* total, long count, long n)
     long fs_short_spread_f(const float* vals, float* out, long count, long n)
     long fs_short_spread_d(const double* vals, double* out, long count, long n)
     enum: FS_SHORT_MAX_N
@@ -803,13 +802,13 @@ cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask,
 # is done in passes: the rows' maxima and (float32) sums, one vectorized loop
 # over the whole block for the exps, each element shifted by its own row's max
 # (spread into `shift`), and one for the results.  Rows of 2 to 16 elements
-# take their maxima, float32 sums and spreads in AVX-512 vectors across
-# groups of rows (fs_short.h); longer rows, other builds, and the rows left
-# over from whole groups take per-row scalar loops.  Same arithmetic as the
-# row path: TwoSum differences, sums in double, Kahan-compensated for float64
-# data (whose sums stay scalar).  (65536, 10), out=, 2 threads, ms, scalar /
-# vectors: float32 softmax 0.243 / 0.165, log_softmax 0.29 / 0.20, logsumexp
-# 0.245 / 0.18; float64 softmax 0.318 / 0.306, log_softmax 0.383 / 0.345.
+# take their maxima and spreads in AVX-512 vectors across groups of rows
+# (fs_short.h); longer rows, other builds, and the rows left over from whole
+# groups take per-row scalar loops.  Same arithmetic as the row path: TwoSum
+# differences, sums in double, Kahan-compensated for float64 data.  (65536,
+# 10), out=, 2 threads, ms, scalar / vectors: float32 softmax 0.243 / 0.155,
+# log_softmax 0.29 / 0.20, logsumexp 0.245 / 0.17; float64 softmax 0.318 /
+# 0.306, log_softmax 0.383 / 0.345.
 
 
 cdef inline floating exp_diff(floating v, floating m) noexcept nogil:
@@ -835,9 +834,6 @@ cdef inline void short_sums(const floating* e, const floating* y, double* total,
     cdef double t0, t1, t2, t3, c0, c1, c2, c3
     cdef Py_ssize_t r = 0, j, k
     cdef bint comp = floating is double
-    if floating is float:
-        if y == NULL:  # float32 values in double: whole groups in vectors
-            r = fs_short_sum_f(e, total, count, n)
     while r + 4 <= count:
         k = r * n
         t0 = t1 = t2 = t3 = 0.0
