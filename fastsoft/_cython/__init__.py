@@ -39,6 +39,7 @@ __all__ = [
     "simd_variants",
     "set_min_work_per_thread",
     "set_stream_min_bytes",
+    "set_band_mode",
 ]
 
 #: Every variant setup.py may build, best first.
@@ -172,6 +173,18 @@ def set_stream_min_bytes(nbytes):
     previous = None
     for name in built_variants():
         old = importlib.import_module(_module_name(name)).set_stream_min_bytes(nbytes)
+        previous = old if previous is None else previous
+    return previous
+
+
+def set_band_mode(mode):
+    """How the backward passes run along a non-last axis: 0 (the default)
+    chooses between chunks of columns and bands of rows by shape, 1 always
+    takes bands, -1 never.  For tests.  Applies to every variant; returns the
+    previous value."""
+    previous = None
+    for name in built_variants():
+        old = importlib.import_module(_module_name(name)).set_band_mode(mode)
         previous = old if previous is None else previous
     return previous
 

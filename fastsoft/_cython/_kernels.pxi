@@ -134,6 +134,14 @@ cdef enum:
     # Bytes of a chunk of cols_pipelined_run, which keeps two in L2.
     PIPE_CHUNK_BYTES = 1 << 19
     MAX_COLUMN_CHUNK = 1024
+    # cols_bands (see use_bands): the smallest slab it takes, the longest
+    # chunk rows it replaces, the most columns summed at once (the partial
+    # sums of 2 threads, 4 x 8192 doubles, stay in L2) and the columns that
+    # share a choice of exp.
+    BAND_MIN_BYTES = 1 << 20
+    BAND_MIN_STRIP = 4096
+    BAND_COLUMNS = 8192
+    BAND_PIECE = 1024
     # Rows ahead that the column kernels' first pass prefetches: their strips
     # (16 cache lines, rows 32 KB apart) defeat the hardware prefetchers.
     # softmax (1000, 8192) axis=0, out=, 2 threads, ms without / with 8 rows:
@@ -164,6 +172,7 @@ cdef Py_ssize_t min_work_per_thread = MIN_WORK_PER_THREAD
 # Settable (set_stream_min_bytes) so that tests can run the streaming paths
 # on small arrays.
 cdef Py_ssize_t stream_min_bytes = STREAM_MIN_BYTES
+cdef int band_mode = 0
 
 
 ctypedef enum Op:
@@ -1802,6 +1811,156 @@ cdef int cols_pipelined_run(Op op, const floating* x, floating* out, Py_ssize_t 
     return 0
 
 
+
+# Columns of the backward passes by bands of rows.  The column sums take every
+# row before any result, so a chunk of columns (cols_task) reads its rows
+# twice as strips one stride apart: near cols_task's chunk size those strips
+# are short, (10000, 512) float32 along axis 0 reads one cache line per row.
+# Here each thread instead sums a band of whole rows (partial column sums),
+# the partials are combined, and each thread writes its band: every pass
+# reads memory in order.  (1000, 8192) axis=0, out=, 2 threads, ms, chunks /
+# bands: log_softmax_backward float32 3.63 / 3.05, float64 7.58 / 6.47;
+# (10000, 512) float32 4.83 / 1.45, float64 10.7 / 3.33; (4096, 4096)
+# float64 23.3 / 13.7.  Streaming stores, or the second pass in the reverse
+# order of rows (to meet the first's last rows in L3), were slower.
+
+
+cdef void band_sums(Op op, const floating* y, const floating* dy, Py_ssize_t j0,
+                    Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w, double* col_sum,
+                    double* col_comp) noexcept nogil:
+    """Compensated sums over rows j0..j1-1 of columns 0..w-1 of dy * y
+    (softmax_backward) or of dy (log_softmax_backward)."""
+    cdef Py_ssize_t i, j
+    cdef const floating* yr
+    cdef const floating* dyr
+    for i in range(w):
+        col_sum[i] = 0.0
+        col_comp[i] = 0.0
+    for j in range(j0, j1):
+        yr = y + j * stride
+        dyr = dy + j * stride
+        if op == SOFTMAX_BACKWARD:
+            for i in range(w):
+                add_to(&col_sum[i], &col_comp[i], <double>dyr[i] * yr[i], floating is double)
+        else:
+            for i in range(w):
+                add_to(&col_sum[i], &col_comp[i], dyr[i], floating is double)
+
+
+cdef void bands_combine(Op op, const floating* y, const floating* dy, Py_ssize_t n,
+                        Py_ssize_t stride, Py_ssize_t w, int nt, double* part, float* sum32,
+                        double* piece_abs_max) noexcept nogil:
+    """Column totals of the nt bands' partial sums (band t's sums and
+    compensations at part[2 t w] and part[(2 t + 1) w]) into part[0:w], in
+    float32 into sum32, and per piece of BAND_PIECE columns max |total|."""
+    cdef Py_ssize_t i, k, pieces = (w + BAND_PIECE - 1) // BAND_PIECE
+    cdef double total, comp, err
+    for i in range(w):
+        total = part[i]
+        comp = part[w + i]
+        for k in range(1, nt):
+            total = fs_two_sum(total, part[2 * k * w + i], &err)
+            comp = (comp + part[(2 * k + 1) * w + i]) - err
+        part[i] = plain_if_nonfinite(total - comp, dy + i,
+                                     y + i if op == SOFTMAX_BACKWARD else NULL, n, stride)
+        sum32[i] = <float>part[i]
+    for k in range(pieces):
+        piece_abs_max[k] = cols_abs_max(part + k * BAND_PIECE,
+                                        min(<Py_ssize_t>BAND_PIECE, w - k * BAND_PIECE), False)
+
+
+cdef void band_write(Op op, const floating* y, const floating* dy, floating* out,
+                     Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
+                     const double* col_sum, const float* sum32,
+                     const double* piece_abs_max) noexcept nogil:
+    """The results of rows j0..j1-1, a piece of BAND_PIECE columns at a time:
+    each piece takes its own exp (log_softmax_backward_mode) or float32
+    lanes from its max |total| and, for log_softmax_backward, its max of y."""
+    cdef Py_ssize_t i, j, k, c, pw, pieces = (w + BAND_PIECE - 1) // BAND_PIECE
+    cdef const floating* yr
+    cdef const floating* dyr
+    cdef floating* orow
+    cdef const double* t
+    cdef const float* t32
+    cdef ExpMode mode
+    for j in range(j0, j1):
+        for k in range(pieces):
+            c = k * BAND_PIECE
+            pw = min(<Py_ssize_t>BAND_PIECE, w - c)
+            yr = y + j * stride + c
+            dyr = dy + j * stride + c
+            orow = out + j * stride + c
+            t = col_sum + c
+            t32 = sum32 + c
+            if op == SOFTMAX_BACKWARD:
+                if floating is float and softmax_backward_in_float(piece_abs_max[k]):
+                    for i in range(pw):
+                        orow[i] = yr[i] * (dyr[i] - t32[i])
+                else:
+                    for i in range(pw):
+                        orow[i] = <floating>(yr[i] * (dyr[i] - t[i]))
+                continue
+            mode = log_softmax_backward_mode(y, piece_max(yr, pw), piece_abs_max[k])
+            if mode == EXP_ANY:
+                for i in range(pw):
+                    orow[i] = log_softmax_backward_value(yr[i], dyr[i], t[i], t32[i], EXP_ANY)
+            elif mode == EXP_SMALL:
+                for i in range(pw):
+                    orow[i] = log_softmax_backward_value(yr[i], dyr[i], t[i], t32[i], EXP_SMALL)
+            else:
+                for i in range(pw):
+                    orow[i] = log_softmax_backward_value(yr[i], dyr[i], t[i], t32[i], EXP_FLOAT)
+
+
+cdef inline bint use_bands(Op op, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize,
+                           int nt) noexcept nogil:
+    """Whether cols takes cols_bands: for the backward passes over a slab of
+    at least BAND_MIN_BYTES, where cols_task's chunks would read rows shorter
+    than BAND_MIN_STRIP bytes, with rows of at least 16 elements (below that,
+    the per-row work of band_write costs more: (1000000, 4) float64, ms, 8.9
+    in chunks, 17 in bands) and enough rows for nt bands.  band_mode forces
+    the choice (tests)."""
+    if op != SOFTMAX_BACKWARD and op != LOG_SOFTMAX_BACKWARD:
+        return False
+    if band_mode != 0:
+        return band_mode > 0
+    return (n * inner * itemsize >= BAND_MIN_BYTES and inner >= 16 and n >= 4 * nt
+            and column_chunk(n, inner, itemsize) * itemsize < BAND_MIN_STRIP)
+
+
+cdef int cols_bands(Op op, const floating* y, const floating* dy, floating* out,
+                    Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nt) except -1 nogil:
+    """cols for the backward passes by bands (see band_sums): for each slab and
+    each group of at most BAND_COLUMNS columns, nt threads sum a band of rows
+    each, the calling thread combines the sums, and the nt threads write."""
+    cdef Py_ssize_t width = min(inner, <Py_ssize_t>BAND_COLUMNS)
+    cdef Py_ssize_t pieces = (width + BAND_PIECE - 1) // BAND_PIECE
+    cdef Py_ssize_t o, k, g, w, base, t
+    cdef double* part = <double*>malloc((2 * nt * width + pieces) * sizeof(double))
+    cdef float* sum32 = <float*>malloc(width * sizeof(float))
+    cdef double* piece_abs_max = part + 2 * nt * width
+    if part == NULL or sum32 == NULL:
+        free(part)
+        free(sum32)
+        with gil:
+            raise MemoryError()
+    for o in range(outer):
+        for k in range((inner + width - 1) // width):
+            g = k * width
+            w = min(width, inner - g)
+            base = o * n * inner + g
+            for t in prange(nt, schedule='static', num_threads=nt):
+                band_sums(op, y + base, dy + base, t * n // nt, (t + 1) * n // nt, inner, w,
+                          part + 2 * t * w, part + (2 * t + 1) * w)
+            bands_combine(op, y + base, dy + base, n, inner, w, nt, part, sum32,
+                          piece_abs_max)
+            for t in prange(nt, schedule='static', num_threads=nt):
+                band_write(op, y + base, dy + base, out + base, t * n // nt,
+                           (t + 1) * n // nt, inner, w, part, sum32, piece_abs_max)
+    free(part)
+    free(sum32)
+    return 0
+
 cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
               Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nthreads,
               bint stream) except -1 nogil:
@@ -1817,6 +1976,8 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     cdef double* scratch
     cdef mask_t* col_found
     cdef int nt = threads_for(outer * n * inner, nthreads)
+    if use_bands(op, n, inner, sizeof(floating), nt):
+        return cols_bands(op, x, dy, out, outer, n, inner, nt)
     if mask == NULL and (op == LOGSUMEXP or (stream and (op == LOG_SOFTMAX or (
             op == SOFTMAX and n * 16 * <Py_ssize_t>sizeof(floating) <= PIPE_CHUNK_BYTES)))):
         return cols_pipelined_run(op, x, out, outer, n, inner, nt)
@@ -2116,6 +2277,16 @@ def set_stream_min_bytes(Py_ssize_t nbytes):
     global stream_min_bytes
     previous = stream_min_bytes
     stream_min_bytes = max(nbytes, 0)
+    return previous
+
+
+def set_band_mode(int mode):
+    """Backward passes along a non-last axis: 0 chooses chunks or bands by
+    shape (use_bands, the default), 1 always takes bands, -1 never; returns
+    the old value."""
+    global band_mode
+    previous = band_mode
+    band_mode = (mode > 0) - (mode < 0)
     return previous
 
 

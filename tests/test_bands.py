@@ -1,0 +1,98 @@
+"""Backward passes along a non-last axis by bands of rows (Cython backend).
+
+Large slabs whose column chunks would read short strips of rows take
+``cols_bands`` (fastsoft/_cython/_kernels.pxi): each thread sums a band of
+whole rows, the partial column sums are combined, and each thread writes its
+band, a piece of 1024 columns at a time with its own choice of exp.  Here
+``set_band_mode`` forces bands (and, for comparison, chunks) on small arrays:
+bands of unequal rows, several groups of 8192 columns, several slabs, piece
+tails, and pieces that need the wide exp or double lanes beside pieces that
+do not.  Both paths must match the reference.
+"""
+
+import numpy as np
+import pytest
+
+import fastsoft
+from tests.util import KINDS, assert_matches, call, expected, inputs_for, seed_of
+
+pytestmark = pytest.mark.skipif("cython" not in fastsoft.backends(),
+                                reason="the Cython backend is not built")
+
+BACKWARD = ("softmax_backward", "log_softmax_backward")
+SHAPES = [
+    ((301, 40), 0),      # bands of unequal rows
+    ((37, 8200), 0),     # two groups of columns, the second 8 wide; a piece tail
+    ((3, 50, 2100), 1),  # three slabs
+    ((4, 3), 0),         # fewer rows than bands of 4 rows, and short rows
+    ((1, 70), 0),        # one row: a thread with no rows
+]
+
+
+def _run(cython, mode, name, arrays, axis):
+    previous = cython.set_band_mode(mode)
+    try:
+        return call(name, *arrays, axis=axis, out=np.full_like(arrays[0], np.nan),
+                    backend="cython")
+    finally:
+        cython.set_band_mode(previous)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("shape", "axis"), SHAPES)
+@pytest.mark.parametrize("name", BACKWARD)
+def test_bands_and_chunks_match_the_reference(cython_variant, name, shape, axis, dtype, kind):
+    arrays = inputs_for(name, shape, dtype, kind=kind, axis=axis,
+                        seed=seed_of(name, shape, dtype, kind))
+    exact, scale, result = expected(name, arrays, axis=axis)
+    for mode in (1, -1):
+        got = _run(cython_variant, mode, name, arrays, axis)
+        assert_matches(got, exact, scale, result, what=f"{name} band mode {mode}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_each_piece_chooses_its_exp(cython_variant, dtype):
+    """log_softmax_backward: one piece of columns holds y = 60, beyond the
+    float32 lanes' exp (y <= 43), and for float64 one holds y = 700, beyond
+    the lean exp (y <= 664); the other pieces take the lean paths.  A choice
+    made for the wrong piece overflows or loses the large terms."""
+    rng = np.random.default_rng(seed_of("pieces", dtype))
+    y = rng.uniform(-8, 0, (40, 3000)).astype(dtype)
+    dy = rng.standard_normal((40, 3000)).astype(dtype) * 1e-20
+    y[7, 1500] = 60.0
+    if dtype == "float64":
+        y[9, 2500] = 700.0
+        dy *= 1e-280
+    exact, scale, result = expected("log_softmax_backward", (y, dy), axis=0)
+    got = _run(cython_variant, 1, "log_softmax_backward", (y, dy), 0)
+    assert np.isfinite(got).all()
+    assert_matches(got, exact, scale, result, what="log_softmax_backward bands")
+
+
+def test_each_piece_chooses_its_lanes(cython_variant):
+    """float32 softmax_backward: in one column of one piece, dy - total is
+    4.5e38, beyond float32 (see softmax_backward_in_float), while the result
+    y * (dy - total) is 2.25e38; that piece must run in double lanes, the
+    others may take float32 lanes.  A piece given another's choice gives inf."""
+    rng = np.random.default_rng(seed_of("lanes"))
+    y = rng.uniform(0, 1e-3, (40, 3000)).astype(np.float32)
+    dy = rng.standard_normal((40, 3000)).astype(np.float32)
+    y[:2, 2100] = [0.5, 1.0]
+    dy[:2, 2100] = [3e38, -3e38]
+    exact, scale, result = expected("softmax_backward", (y, dy), axis=0)
+    got = _run(cython_variant, 1, "softmax_backward", (y, dy), 0)
+    assert np.isfinite(got).all()
+    assert_matches(got, exact, scale, result, what="softmax_backward bands")
+
+
+def test_band_mode_is_settable_and_restored():
+    from fastsoft import _cython
+
+    default = _cython.set_band_mode(1)
+    try:
+        assert default == 0
+        assert _cython.set_band_mode(-5) == 1
+        assert _cython.set_band_mode(0) == -1
+    finally:
+        _cython.set_band_mode(default)
