@@ -1,13 +1,14 @@
-"""Backward passes along a non-last axis by bands of rows (Cython backend).
+"""Functions along a non-last axis by bands of rows (Cython backend).
 
 Large slabs whose column chunks would read short strips of rows take
-``cols_bands`` (fastsoft/_cython/_kernels.pxi): each thread sums a band of
-whole rows, the partial column sums are combined, and each thread writes its
-band, a piece of 1024 columns at a time with its own choice of exp.  Here
+``cols_bands`` (fastsoft/_cython/_kernels.pxi): each thread takes a band of
+whole rows for the column maxima (forward functions) and the sums, whose
+partials are combined, and then writes its band; the backward passes write a
+piece of 1024 columns at a time, each with its own choice of exp.  Here
 ``set_band_mode`` forces bands (and, for comparison, chunks) on small arrays:
 bands of unequal rows, several groups of 8192 columns, several slabs, piece
-tails, and pieces that need the wide exp or double lanes beside pieces that
-do not.  Both paths must match the reference.
+tails, non-finite input, and pieces that need the wide exp or double lanes
+beside pieces that do not.  Both paths must match the reference.
 """
 
 import numpy as np
@@ -19,7 +20,7 @@ from tests.util import KINDS, assert_matches, call, expected, inputs_for, seed_o
 pytestmark = pytest.mark.skipif("cython" not in fastsoft.backends(),
                                 reason="the Cython backend is not built")
 
-BACKWARD = ("softmax_backward", "log_softmax_backward")
+FUNCTIONS = ("softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward")
 SHAPES = [
     ((301, 40), 0),      # bands of unequal rows
     ((37, 8200), 0),     # two groups of columns, the second 8 wide; a piece tail
@@ -31,9 +32,10 @@ SHAPES = [
 
 def _run(cython, mode, name, arrays, axis):
     previous = cython.set_band_mode(mode)
+    out = np.full(np.delete(arrays[0].shape, axis) if name == "logsumexp" else arrays[0].shape,
+                  np.nan, dtype=arrays[0].dtype)
     try:
-        return call(name, *arrays, axis=axis, out=np.full_like(arrays[0], np.nan),
-                    backend="cython")
+        return call(name, *arrays, axis=axis, out=out, backend="cython")
     finally:
         cython.set_band_mode(previous)
 
@@ -41,7 +43,7 @@ def _run(cython, mode, name, arrays, axis):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(("shape", "axis"), SHAPES)
-@pytest.mark.parametrize("name", BACKWARD)
+@pytest.mark.parametrize("name", FUNCTIONS)
 def test_bands_and_chunks_match_the_reference(cython_variant, name, shape, axis, dtype, kind):
     arrays = inputs_for(name, shape, dtype, kind=kind, axis=axis,
                         seed=seed_of(name, shape, dtype, kind))

@@ -140,6 +140,7 @@ cdef enum:
     # share a choice of exp.
     BAND_MIN_BYTES = 1 << 20
     BAND_MIN_STRIP = 4096
+    BAND_MIN_STRIP_FORWARD = 256
     BAND_COLUMNS = 8192
     BAND_PIECE = 1024
     # Rows ahead that the column kernels' first pass prefetches: their strips
@@ -1825,11 +1826,25 @@ cdef int cols_pipelined_run(Op op, const floating* x, floating* out, Py_ssize_t 
 # order of rows (to meet the first's last rows in L3), were slower.
 
 
+cdef void band_max(const floating* x, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride,
+                   Py_ssize_t w, floating* col_max) noexcept nogil:
+    """Maxima over rows j0..j1-1 of columns 0..w-1 (as cols_max: NaN skipped)."""
+    cdef Py_ssize_t i, j
+    cdef const floating* xr
+    for i in range(w):
+        col_max[i] = -INFINITY
+    for j in range(j0, j1):
+        xr = x + j * stride
+        for i in range(w):
+            col_max[i] = xr[i] if xr[i] > col_max[i] else col_max[i]
+
+
 cdef void band_sums(Op op, const floating* y, const floating* dy, Py_ssize_t j0,
-                    Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w, double* col_sum,
-                    double* col_comp) noexcept nogil:
-    """Compensated sums over rows j0..j1-1 of columns 0..w-1 of dy * y
-    (softmax_backward) or of dy (log_softmax_backward)."""
+                    Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w, const floating* col_max,
+                    double* col_sum, double* col_comp) noexcept nogil:
+    """Compensated sums over rows j0..j1-1 of columns 0..w-1: of dy * y
+    (softmax_backward), of dy (log_softmax_backward), or of exp(y - col_max)
+    (the forward functions: y is x)."""
     cdef Py_ssize_t i, j
     cdef const floating* yr
     cdef const floating* dyr
@@ -1839,7 +1854,11 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, Py_ssize_t j0,
     for j in range(j0, j1):
         yr = y + j * stride
         dyr = dy + j * stride
-        if op == SOFTMAX_BACKWARD:
+        if op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP:
+            for i in range(w):
+                add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[i], col_max[i]),
+                       floating is double)
+        elif op == SOFTMAX_BACKWARD:
             for i in range(w):
                 add_to(&col_sum[i], &col_comp[i], <double>dyr[i] * yr[i], floating is double)
         else:
@@ -1861,9 +1880,14 @@ cdef void bands_combine(Op op, const floating* y, const floating* dy, Py_ssize_t
         for k in range(1, nt):
             total = fs_two_sum(total, part[2 * k * w + i], &err)
             comp = (comp + part[(2 * k + 1) * w + i]) - err
-        part[i] = plain_if_nonfinite(total - comp, dy + i,
-                                     y + i if op == SOFTMAX_BACKWARD else NULL, n, stride)
-        sum32[i] = <float>part[i]
+        if op == SOFTMAX_BACKWARD or op == LOG_SOFTMAX_BACKWARD:
+            part[i] = plain_if_nonfinite(total - comp, dy + i,
+                                         y + i if op == SOFTMAX_BACKWARD else NULL, n, stride)
+            sum32[i] = <float>part[i]
+        else:  # sums of exps: finite, or NaN from a NaN term
+            part[i] = total - comp
+    if op != SOFTMAX_BACKWARD and op != LOG_SOFTMAX_BACKWARD:
+        return
     for k in range(pieces):
         piece_abs_max[k] = cols_abs_max(part + k * BAND_PIECE,
                                         min(<Py_ssize_t>BAND_PIECE, w - k * BAND_PIECE), False)
@@ -1912,33 +1936,75 @@ cdef void band_write(Op op, const floating* y, const floating* dy, floating* out
                     orow[i] = log_softmax_backward_value(yr[i], dyr[i], t[i], t32[i], EXP_FLOAT)
 
 
+cdef void band_write_forward(Op op, const floating* x, floating* out, Py_ssize_t j0,
+                             Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
+                             const floating* col_max, const double* col_log,
+                             const floating* inv, bint stream) noexcept nogil:
+    """softmax (exps taken again from x, times the reciprocals inv: the bits
+    of cols_softmax) or log_softmax (col_log: logs of the sums) of rows
+    j0..j1-1, through an L1 buffer streamed to out when stream."""
+    cdef floating buf[BAND_PIECE + 16]
+    cdef floating* b = buf + to_alignment(buf, sizeof(floating))
+    cdef Py_ssize_t i, j, k, c, pw, pieces = (w + BAND_PIECE - 1) // BAND_PIECE
+    cdef const floating* xr
+    cdef floating* o
+    for j in range(j0, j1):
+        for k in range(pieces):
+            c = k * BAND_PIECE
+            pw = min(<Py_ssize_t>BAND_PIECE, w - c)
+            xr = x + j * stride + c
+            o = b if stream else out + j * stride + c
+            if op == SOFTMAX:
+                for i in range(pw):
+                    o[i] = exp_shifted(xr[i], col_max[c + i]) * inv[c + i]
+            else:
+                for i in range(pw):
+                    o[i] = log_softmax_value(xr[i], col_max[c + i], col_log[c + i])
+            if stream:
+                stream_copy(out + j * stride + c, b, pw)
+
+
 cdef inline bint use_bands(Op op, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize,
                            int nt) noexcept nogil:
-    """Whether cols takes cols_bands: for the backward passes over a slab of
-    at least BAND_MIN_BYTES, where cols_task's chunks would read rows shorter
-    than BAND_MIN_STRIP bytes, with rows of at least 16 elements (below that,
-    the per-row work of band_write costs more: (1000000, 4) float64, ms, 8.9
-    in chunks, 17 in bands) and enough rows for nt bands.  band_mode forces
-    the choice (tests)."""
-    if op != SOFTMAX_BACKWARD and op != LOG_SOFTMAX_BACKWARD:
-        return False
+    """Whether cols takes cols_bands (for unmasked calls): for slabs of at
+    least BAND_MIN_BYTES, with rows of at least 16 elements (below that, the
+    per-row work of the bands costs more: (1000000, 4) float64
+    log_softmax_backward, ms, 8.9 in chunks, 17 in bands) and enough rows for
+    nt bands, where chunks would read rows of the slab shorter than
+    BAND_MIN_STRIP bytes (backward passes) or BAND_MIN_STRIP_FORWARD bytes
+    (the forward functions, whose bands read x three times, as their
+    pipelined chunks of PIPE_CHUNK_BYTES read it once).  band_mode forces the
+    choice (tests)."""
+    cdef bint backward = op == SOFTMAX_BACKWARD or op == LOG_SOFTMAX_BACKWARD
     if band_mode != 0:
         return band_mode > 0
-    return (n * inner * itemsize >= BAND_MIN_BYTES and inner >= 16 and n >= 4 * nt
-            and column_chunk(n, inner, itemsize) * itemsize < BAND_MIN_STRIP)
+    if n * inner * itemsize < BAND_MIN_BYTES or inner < 16 or n < 4 * nt:
+        return False
+    if backward:
+        return column_chunk(n, inner, itemsize) * itemsize < BAND_MIN_STRIP
+    return (column_chunk_bytes(n, inner, itemsize, PIPE_CHUNK_BYTES) * itemsize
+            < BAND_MIN_STRIP_FORWARD)
 
 
 cdef int cols_bands(Op op, const floating* y, const floating* dy, floating* out,
-                    Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nt) except -1 nogil:
-    """cols for the backward passes by bands (see band_sums): for each slab and
-    each group of at most BAND_COLUMNS columns, nt threads sum a band of rows
-    each, the calling thread combines the sums, and the nt threads write."""
+                    Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nt,
+                    bint stream) except -1 nogil:
+    """cols by bands of rows (see band_sums), unmasked: for each slab and each
+    group of at most BAND_COLUMNS columns, nt threads take a band of rows
+    each, for the maxima (forward functions), then the sums, which the calling
+    thread combines, then the results (stream: softmax and log_softmax write
+    with streaming stores)."""
     cdef Py_ssize_t width = min(inner, <Py_ssize_t>BAND_COLUMNS)
     cdef Py_ssize_t pieces = (width + BAND_PIECE - 1) // BAND_PIECE
-    cdef Py_ssize_t o, k, g, w, base, t
-    cdef double* part = <double*>malloc((2 * nt * width + pieces) * sizeof(double))
+    cdef Py_ssize_t o, k, g, w, i, base, t
+    cdef bint forward = op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP
+    cdef double* part = <double*>malloc((2 * nt * width + pieces + 2 * width) * sizeof(double))
     cdef float* sum32 = <float*>malloc(width * sizeof(float))
     cdef double* piece_abs_max = part + 2 * nt * width
+    cdef floating* col_max = <floating*>(piece_abs_max + pieces)
+    cdef floating* inv = <floating*>(piece_abs_max + pieces + width)
+    cdef floating* pmax
+    cdef floating m
     if part == NULL or sum32 == NULL:
         free(part)
         free(sum32)
@@ -1949,17 +2015,45 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, floating* out,
             g = k * width
             w = min(width, inner - g)
             base = o * n * inner + g
+            if forward:
+                for t in prange(nt, schedule='static', num_threads=nt):
+                    band_max(y + base, t * n // nt, (t + 1) * n // nt, inner, w,
+                             <floating*>(part + t * w))
+                for i in range(w):
+                    m = (<floating*>part)[i]
+                    for t in range(1, nt):
+                        pmax = <floating*>(part + t * w)
+                        m = pmax[i] if pmax[i] > m else m
+                    col_max[i] = m
             for t in prange(nt, schedule='static', num_threads=nt):
                 band_sums(op, y + base, dy + base, t * n // nt, (t + 1) * n // nt, inner, w,
-                          part + 2 * t * w, part + (2 * t + 1) * w)
+                          col_max, part + 2 * t * w, part + (2 * t + 1) * w)
             bands_combine(op, y + base, dy + base, n, inner, w, nt, part, sum32,
                           piece_abs_max)
+            if op == LOGSUMEXP:
+                memset(sum32, 1, w)  # every column has elements (unmasked)
+                cols_logsumexp_finish(y + base, NULL, out + o * inner + g, n, inner, w,
+                                      col_max, part, <mask_t*>sum32)
+                continue
+            if op == SOFTMAX:
+                for i in range(w):
+                    inv[i] = <floating>(1.0 / part[i])
+            elif op == LOG_SOFTMAX:
+                for i in range(w):
+                    part[i] = log(part[i])
             for t in prange(nt, schedule='static', num_threads=nt):
-                band_write(op, y + base, dy + base, out + base, t * n // nt,
-                           (t + 1) * n // nt, inner, w, part, sum32, piece_abs_max)
+                if forward:
+                    band_write_forward(op, y + base, out + base, t * n // nt,
+                                       (t + 1) * n // nt, inner, w, col_max, part, inv, stream)
+                    if stream:
+                        fs_stream_fence()
+                else:
+                    band_write(op, y + base, dy + base, out + base, t * n // nt,
+                               (t + 1) * n // nt, inner, w, part, sum32, piece_abs_max)
     free(part)
     free(sum32)
     return 0
+
 
 cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
               Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nthreads,
@@ -1976,8 +2070,8 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     cdef double* scratch
     cdef mask_t* col_found
     cdef int nt = threads_for(outer * n * inner, nthreads)
-    if use_bands(op, n, inner, sizeof(floating), nt):
-        return cols_bands(op, x, dy, out, outer, n, inner, nt)
+    if mask == NULL and use_bands(op, n, inner, sizeof(floating), nt):
+        return cols_bands(op, x, dy, out, outer, n, inner, nt, stream)
     if mask == NULL and (op == LOGSUMEXP or (stream and (op == LOG_SOFTMAX or (
             op == SOFTMAX and n * 16 * <Py_ssize_t>sizeof(floating) <= PIPE_CHUNK_BYTES)))):
         return cols_pipelined_run(op, x, out, outer, n, inner, nt)
