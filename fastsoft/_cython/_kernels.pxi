@@ -1839,31 +1839,68 @@ cdef void band_max(const floating* x, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t s
             col_max[i] = xr[i] if xr[i] > col_max[i] else col_max[i]
 
 
+cdef inline void band_term(Op op, const floating* yr, const floating* dyr, Py_ssize_t i,
+                           const floating* col_max, double* col_sum,
+                           double* col_comp) noexcept nogil:
+    """Adds element i of a row to column i's sum (see band_sums)."""
+    if op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP:
+        add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[i], col_max[i]), floating is double)
+    elif op == SOFTMAX_BACKWARD:
+        add_to(&col_sum[i], &col_comp[i], <double>dyr[i] * yr[i], floating is double)
+    else:
+        add_to(&col_sum[i], &col_comp[i], dyr[i], floating is double)
+
+
 cdef void band_sums(Op op, const floating* y, const floating* dy, Py_ssize_t j0,
                     Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w, const floating* col_max,
                     double* col_sum, double* col_comp) noexcept nogil:
     """Compensated sums over rows j0..j1-1 of columns 0..w-1: of dy * y
     (softmax_backward), of dy (log_softmax_backward), or of exp(y - col_max)
-    (the forward functions: y is x)."""
-    cdef Py_ssize_t i, j
+    (the forward functions: y is x).  The backward passes take four rows at
+    a time, in order, so that a column's sum stays in a register across them
+    ((1000, 8192) axis=0, out=, ms, one row / four: log_softmax_backward
+    float32 2.88 / 2.19, softmax_backward float64 6.3 / 5.3), and so do the
+    forward functions on float32 ((4096, 4096): logsumexp 4.9 / 3.6, softmax
+    8.2 / 7.0; gcc left the float64 exps unvectorized four rows at a time)."""
+    cdef Py_ssize_t i, j = j0
     cdef const floating* yr
     cdef const floating* dyr
     for i in range(w):
         col_sum[i] = 0.0
         col_comp[i] = 0.0
-    for j in range(j0, j1):
+    while floating is float and j + 4 <= j1 and (
+            op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP):
+        yr = y + j * stride
+        for i in range(w):
+            add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[i], col_max[i]), floating is double)
+            add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[stride + i], col_max[i]),
+                   floating is double)
+            add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[2 * stride + i], col_max[i]),
+                   floating is double)
+            add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[3 * stride + i], col_max[i]),
+                   floating is double)
+        j += 4
+    while j + 4 <= j1 and (op == SOFTMAX_BACKWARD or op == LOG_SOFTMAX_BACKWARD):
+        for i in range(w):
+            band_term(op, y + j * stride, dy + j * stride, i, col_max, col_sum, col_comp)
+            band_term(op, y + (j + 1) * stride, dy + (j + 1) * stride, i, col_max, col_sum,
+                      col_comp)
+            band_term(op, y + (j + 2) * stride, dy + (j + 2) * stride, i, col_max, col_sum,
+                      col_comp)
+            band_term(op, y + (j + 3) * stride, dy + (j + 3) * stride, i, col_max, col_sum,
+                      col_comp)
+        j += 4
+    while j < j1:
         yr = y + j * stride
         dyr = dy + j * stride
         if op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP:
             for i in range(w):
                 add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[i], col_max[i]),
                        floating is double)
-        elif op == SOFTMAX_BACKWARD:
-            for i in range(w):
-                add_to(&col_sum[i], &col_comp[i], <double>dyr[i] * yr[i], floating is double)
         else:
             for i in range(w):
-                add_to(&col_sum[i], &col_comp[i], dyr[i], floating is double)
+                band_term(op, yr, dyr, i, col_max, col_sum, col_comp)
+        j += 1
 
 
 cdef void bands_combine(Op op, const floating* y, const floating* dy, Py_ssize_t n,
