@@ -166,6 +166,34 @@ def test_where_ignores_masked_nonfinite(name, backend):
     check(name, (x,), backend=backend, where=where)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [7, 70, 1000])
+@pytest.mark.parametrize("name", MASKED)
+def test_where_ignores_masked_nonfinite_in_long_rows(name, n, dtype, backend):
+    """Masked-out NaN, +inf and huge values all along a row (in the kernels'
+    vector lanes as well as their tails) neither win the max nor reach the
+    sums; a row masked out entirely, whatever it holds, gets the fill, and a
+    row with one element left is not taken for one with none."""
+    rng = np.random.default_rng(seed_of(name, n, dtype))
+    x = rng.standard_normal((3, n)).astype(dtype)
+    where = rng.random((3, n)) < 0.6
+    where[0, 0] = True
+    hidden = np.flatnonzero(~where[0])
+    big = np.finfo(dtype).max / 2
+    x[0, hidden] = np.resize(np.array([np.nan, np.inf, big, -np.inf], dtype), hidden.size)
+    x[1] = np.resize(np.array([np.inf, np.nan, big], dtype), n)
+    where[1] = False
+    where[2] = False  # one element, early in the row
+    where[2, 3] = True
+    got = check(name, (x,), backend=backend, where=where)
+    fill = {"softmax": 0.0, "log_softmax": -np.inf, "logsumexp": -np.inf}[name]
+    if name == "logsumexp":
+        assert np.isfinite(got[[0, 2]]).all() and got[1] == fill
+    else:
+        assert np.isfinite(got[where]).all()
+        assert np.all(got[~where] == fill)
+
+
 @pytest.mark.parametrize("layout", ["C", "F", "negative"])
 @pytest.mark.parametrize("axis", AXES, ids=axis_id)
 @pytest.mark.parametrize("keepdims", [False, True])
