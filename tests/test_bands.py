@@ -7,8 +7,9 @@ partials are combined, and then writes its band; the backward passes write a
 piece of 1024 columns at a time, each with its own choice of exp.  Here
 ``set_band_mode`` forces bands (and, for comparison, chunks) on small arrays:
 bands of unequal rows, several groups of 8192 columns, several slabs, piece
-tails, non-finite input, and pieces that need the wide exp or double lanes
-beside pieces that do not.  Both paths must match the reference.
+tails, non-finite input, where= masks, and pieces that need the wide exp or
+double lanes beside pieces that do not.  Both paths must match the
+reference.
 """
 
 import numpy as np
@@ -30,12 +31,12 @@ SHAPES = [
 ]
 
 
-def _run(cython, mode, name, arrays, axis):
+def _run(cython, mode, name, arrays, axis, **kwargs):
     previous = cython.set_band_mode(mode)
     out = np.full(np.delete(arrays[0].shape, axis) if name == "logsumexp" else arrays[0].shape,
                   np.nan, dtype=arrays[0].dtype)
     try:
-        return call(name, *arrays, axis=axis, out=out, backend="cython")
+        return call(name, *arrays, axis=axis, out=out, backend="cython", **kwargs)
     finally:
         cython.set_band_mode(previous)
 
@@ -51,6 +52,30 @@ def test_bands_and_chunks_match_the_reference(cython_variant, name, shape, axis,
     for mode in (1, -1):
         got = _run(cython_variant, mode, name, arrays, axis)
         assert_matches(got, exact, scale, result, what=f"{name} band mode {mode}")
+
+
+@pytest.mark.parametrize("kind", ["normal", "nonfinite"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("shape", "axis"), SHAPES)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+def test_bands_with_where(cython_variant, name, shape, axis, dtype, kind):
+    """where=: the bands' maxima skip masked-out entries, their sums leave them
+    out, and a column with no unmasked entry in any band (or with one, in the
+    last band only) gets the fill (or its one value)."""
+    (x,) = inputs_for(name, shape, dtype, kind=kind, seed=seed_of(name, shape, dtype, kind))
+    rng = np.random.default_rng(seed_of("where", name, shape, dtype, kind))
+    where = rng.random(shape) < 0.7
+    columns = np.moveaxis(where, axis, 0)  # a view: rows first, columns last
+    columns[..., 1] = False
+    columns[..., 2] = False
+    columns[-1, ..., 2] = True
+    exact, scale, result = expected(name, (x,), axis=axis, where=where)
+    fill = {"softmax": 0.0, "log_softmax": -np.inf}.get(name)
+    for mode in (1, -1):
+        got = _run(cython_variant, mode, name, (x,), axis, where=where)
+        assert_matches(got, exact, scale, result, what=f"{name} where= band mode {mode}")
+        if fill is not None:
+            assert np.all(got[~where] == fill)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

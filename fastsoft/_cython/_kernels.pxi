@@ -32,7 +32,7 @@
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY, NAN, fabs, log
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 cimport cython
 from cython cimport floating
@@ -1280,7 +1280,7 @@ cdef inline void cols_max(const floating* x, const mask_t* mask, Py_ssize_t n,
     cdef Py_ssize_t i, j
     cdef const floating* xr
     cdef const mask_t* mr
-    cdef double v
+    cdef floating v
     for i in range(w):
         col_max[i] = -INFINITY
     if mask == NULL:
@@ -1292,6 +1292,8 @@ cdef inline void cols_max(const floating* x, const mask_t* mask, Py_ssize_t n,
             for i in range(w):
                 col_max[i] = xr[i] if xr[i] > col_max[i] else col_max[i]
     else:
+        # (Two loops, so that each vectorizes: one loop with the three
+        # pointers ran scalar, (10000, 512) float32 softmax 36 ms.)
         memset(col_found, 0, w)
         for j in range(n):
             xr = x + j * stride
@@ -1299,6 +1301,7 @@ cdef inline void cols_max(const floating* x, const mask_t* mask, Py_ssize_t n,
             for i in range(w):
                 v = xr[i] if mr[i] else -INFINITY
                 col_max[i] = v if v > col_max[i] else col_max[i]
+            for i in range(w):
                 col_found[i] |= mr[i]
 
 
@@ -1327,12 +1330,15 @@ cdef inline void cols_sum_exp(const floating* x, const mask_t* mask, floating* o
         elif mask == NULL:
             for i in range(w):
                 add_to(&col_sum[i], &col_comp[i], exp_shifted(xr[i], col_max[i]), floating is double)
-        else:
-            orow = NULL if out == NULL else out + j * stride
+        elif out != NULL:
+            orow = out + j * stride
             for i in range(w):
                 e = exp_shifted(xr[i], col_max[i]) if mr[i] else 0.0
-                if orow != NULL:
-                    orow[i] = <floating>e
+                orow[i] = <floating>e
+                add_to(&col_sum[i], &col_comp[i], e, floating is double)
+        else:
+            for i in range(w):
+                e = exp_shifted(xr[i], col_max[i]) if mr[i] else 0.0
                 add_to(&col_sum[i], &col_comp[i], e, floating is double)
     for i in range(w):
         col_sum[i] -= col_comp[i]
@@ -1409,7 +1415,7 @@ cdef void cols_softmax(const floating* x, const mask_t* mask, floating* out,
         else:
             mr = mask + j * stride
             for i in range(w):
-                orow[i] = orow[i] * inv[i] if mr[i] and col_found[i] else 0.0
+                orow[i] = orow[i] * inv[i] if mr[i] & col_found[i] else 0.0
 
 
 cdef void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
@@ -1440,7 +1446,7 @@ cdef void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
             mr = mask + j * stride
             for i in range(w):
                 orow[i] = (log_softmax_value(xr[i], col_max[i], col_sum[i])
-                           if mr[i] and col_found[i] else -INFINITY)
+                           if mr[i] & col_found[i] else -INFINITY)
 
 
 cdef inline void cols_logsumexp(const floating* x, const mask_t* mask, floating* out,
@@ -1848,17 +1854,32 @@ cdef int cols_pipelined_run(Op op, const floating* x, floating* out, Py_ssize_t 
 # order of rows (to meet the first's last rows in L3), were slower.
 
 
-cdef void band_max(const floating* x, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride,
-                   Py_ssize_t w, floating* col_max) noexcept nogil:
-    """Maxima over rows j0..j1-1 of columns 0..w-1 (as cols_max: NaN skipped)."""
+cdef void band_max(const floating* x, const mask_t* mask, Py_ssize_t j0, Py_ssize_t j1,
+                   Py_ssize_t stride, Py_ssize_t w, floating* col_max,
+                   mask_t* col_found) noexcept nogil:
+    """Maxima over rows j0..j1-1 of columns 0..w-1 (as cols_max: NaN skipped,
+    masked-out entries ignored) and, with a mask, whether each column has an
+    unmasked entry in these rows."""
     cdef Py_ssize_t i, j
     cdef const floating* xr
+    cdef const mask_t* mr
+    cdef floating v
     for i in range(w):
         col_max[i] = -INFINITY
+    if mask != NULL:
+        memset(col_found, 0, w)
     for j in range(j0, j1):
         xr = x + j * stride
-        for i in range(w):
-            col_max[i] = xr[i] if xr[i] > col_max[i] else col_max[i]
+        if mask == NULL:
+            for i in range(w):
+                col_max[i] = xr[i] if xr[i] > col_max[i] else col_max[i]
+        else:
+            mr = mask + j * stride
+            for i in range(w):
+                v = xr[i] if mr[i] else -INFINITY
+                col_max[i] = v if v > col_max[i] else col_max[i]
+            for i in range(w):
+                col_found[i] |= mr[i]
 
 
 cdef inline void band_term(Op op, const floating* yr, const floating* dyr, Py_ssize_t i,
@@ -1873,24 +1894,26 @@ cdef inline void band_term(Op op, const floating* yr, const floating* dyr, Py_ss
         add_to(&col_sum[i], &col_comp[i], dyr[i], floating is double)
 
 
-cdef void band_sums(Op op, const floating* y, const floating* dy, Py_ssize_t j0,
-                    Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w, const floating* col_max,
-                    double* col_sum, double* col_comp) noexcept nogil:
+cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* mask,
+                    Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
+                    const floating* col_max, double* col_sum, double* col_comp) noexcept nogil:
     """Compensated sums over rows j0..j1-1 of columns 0..w-1: of dy * y
     (softmax_backward), of dy (log_softmax_backward), or of exp(y - col_max)
-    (the forward functions: y is x).  The backward passes take four rows at
+    (the forward functions: y is x; masked-out entries add nothing).  The
+    backward passes, and the unmasked float32 forward functions, take four rows at
     a time, in order, so that a column's sum stays in a register across them
     ((1000, 8192) axis=0, out=, ms, one row / four: log_softmax_backward
-    float32 2.88 / 2.19, softmax_backward float64 6.3 / 5.3), and so do the
-    forward functions on float32 ((4096, 4096): logsumexp 4.9 / 3.6, softmax
-    8.2 / 7.0; gcc left the float64 exps unvectorized four rows at a time)."""
+    float32 2.88 / 2.19, softmax_backward float64 6.3 / 5.3; float32 forward
+    (4096, 4096): logsumexp 4.9 / 3.6, softmax 8.2 / 7.0; gcc left the float64
+    exps unvectorized four rows at a time)."""
     cdef Py_ssize_t i, j = j0
     cdef const floating* yr
     cdef const floating* dyr
+    cdef const mask_t* mr
     for i in range(w):
         col_sum[i] = 0.0
         col_comp[i] = 0.0
-    while floating is float and j + 4 <= j1 and (
+    while floating is float and mask == NULL and j + 4 <= j1 and (
             op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP):
         yr = y + j * stride
         for i in range(w):
@@ -1915,10 +1938,15 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, Py_ssize_t j0,
     while j < j1:
         yr = y + j * stride
         dyr = dy + j * stride
-        if op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP:
+        if (op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP) and mask == NULL:
             for i in range(w):
                 add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[i], col_max[i]),
                        floating is double)
+        elif op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP:
+            mr = mask + j * stride
+            for i in range(w):
+                add_to(&col_sum[i], &col_comp[i],
+                       exp_shifted(yr[i], col_max[i]) if mr[i] else 0.0, floating is double)
         else:
             for i in range(w):
                 band_term(op, yr, dyr, i, col_max, col_sum, col_comp)
@@ -1995,17 +2023,20 @@ cdef void band_write(Op op, const floating* y, const floating* dy, floating* out
                     orow[i] = log_softmax_backward_value(yr[i], dyr[i], t[i], t32[i], EXP_FLOAT)
 
 
-cdef void band_write_forward(Op op, const floating* x, floating* out, Py_ssize_t j0,
-                             Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
+cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, floating* out,
+                             Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
                              const floating* col_max, const double* col_log,
                              const floating* inv, bint stream) noexcept nogil:
     """softmax (exps taken again from x, times the reciprocals inv: the bits
     of cols_softmax) or log_softmax (col_log: logs of the sums) of rows
-    j0..j1-1, through an L1 buffer streamed to out when stream."""
+    j0..j1-1, through an L1 buffer streamed to out when stream; masked-out
+    entries (so every entry of a column with none unmasked) get 0 (softmax)
+    or -inf."""
     cdef floating buf[BAND_PIECE + 16]
     cdef floating* b = buf + to_alignment(buf, sizeof(floating))
     cdef Py_ssize_t i, j, k, c, pw, pieces = (w + BAND_PIECE - 1) // BAND_PIECE
     cdef const floating* xr
+    cdef const mask_t* mr
     cdef floating* o
     for j in range(j0, j1):
         for k in range(pieces):
@@ -2013,7 +2044,17 @@ cdef void band_write_forward(Op op, const floating* x, floating* out, Py_ssize_t
             pw = min(<Py_ssize_t>BAND_PIECE, w - c)
             xr = x + j * stride + c
             o = b if stream else out + j * stride + c
-            if op == SOFTMAX:
+            if mask != NULL:
+                mr = mask + j * stride + c
+                if op == SOFTMAX:
+                    for i in range(pw):
+                        o[i] = (exp_shifted(xr[i], col_max[c + i]) * inv[c + i]
+                                if mr[i] else 0.0)
+                else:
+                    for i in range(pw):
+                        o[i] = (log_softmax_value(xr[i], col_max[c + i], col_log[c + i])
+                                if mr[i] else -INFINITY)
+            elif op == SOFTMAX:
                 for i in range(pw):
                     o[i] = exp_shifted(xr[i], col_max[c + i]) * inv[c + i]
             else:
@@ -2023,16 +2064,18 @@ cdef void band_write_forward(Op op, const floating* x, floating* out, Py_ssize_t
                 stream_copy(out + j * stride + c, b, pw)
 
 
-cdef inline bint use_bands(Op op, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t itemsize,
-                           int nt) noexcept nogil:
-    """Whether cols takes cols_bands (for unmasked calls): for slabs of at
-    least BAND_MIN_BYTES, with rows of at least 16 elements (below that, the
-    per-row work of the bands costs more: (1000000, 4) float64
-    log_softmax_backward, ms, 8.9 in chunks, 17 in bands) and enough rows for
-    nt bands, where chunks would read rows of the slab shorter than
-    BAND_MIN_STRIP bytes (backward passes) or BAND_MIN_STRIP_FORWARD bytes
-    (the forward functions, whose bands read x three times, as their
-    pipelined chunks of PIPE_CHUNK_BYTES read it once).  band_mode forces the
+cdef inline bint use_bands(Op op, bint masked, Py_ssize_t n, Py_ssize_t inner,
+                           Py_ssize_t itemsize, int nt) noexcept nogil:
+    """Whether cols takes cols_bands: for slabs of at least BAND_MIN_BYTES,
+    with rows of at least 16 elements (below that, the per-row work of the
+    bands costs more: (1000000, 4) float64 log_softmax_backward, ms, 8.9 in
+    chunks, 17 in bands) and enough rows for nt bands, where chunks would
+    read rows of the slab shorter than BAND_MIN_STRIP bytes (backward passes)
+    or BAND_MIN_STRIP_FORWARD bytes (the unmasked forward functions, whose
+    bands read x three times, as their pipelined chunks of PIPE_CHUNK_BYTES
+    read it once), and for every masked call (where= along axis 0, float32,
+    ms, chunks / bands: (4096, 4096) softmax 22.9 / 19.8, (1000, 8192)
+    log_softmax 8.8 / 7.5, (10000, 512) 24.6 / 2.9).  band_mode forces the
     choice (tests)."""
     cdef bint backward = op == SOFTMAX_BACKWARD or op == LOG_SOFTMAX_BACKWARD
     if band_mode != 0:
@@ -2041,14 +2084,14 @@ cdef inline bint use_bands(Op op, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t ite
         return False
     if backward:
         return column_chunk(n, inner, itemsize) * itemsize < BAND_MIN_STRIP
-    return (column_chunk_bytes(n, inner, itemsize, PIPE_CHUNK_BYTES) * itemsize
-            < BAND_MIN_STRIP_FORWARD)
+    return masked or (column_chunk_bytes(n, inner, itemsize, PIPE_CHUNK_BYTES) * itemsize
+                      < BAND_MIN_STRIP_FORWARD)
 
 
-cdef int cols_bands(Op op, const floating* y, const floating* dy, floating* out,
-                    Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nt,
+cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* mask,
+                    floating* out, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nt,
                     bint stream) except -1 nogil:
-    """cols by bands of rows (see band_sums), unmasked: for each slab and each
+    """cols by bands of rows (see band_sums): for each slab and each
     group of at most BAND_COLUMNS columns, nt threads take a band of rows
     each, for the maxima (forward functions), then the sums, which the calling
     thread combines, then the results (stream: softmax and log_softmax write
@@ -2059,40 +2102,50 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, floating* out,
     cdef bint forward = op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP
     cdef double* part = <double*>malloc((2 * nt * width + pieces + 2 * width) * sizeof(double))
     cdef float* sum32 = <float*>malloc(width * sizeof(float))
+    cdef mask_t* found = <mask_t*>malloc((nt + 1) * width)  # the bands', then the columns'
+    cdef mask_t* col_found = found + nt * width
+    cdef const mask_t* slab_mask
     cdef double* piece_abs_max = part + 2 * nt * width
     cdef floating* col_max = <floating*>(piece_abs_max + pieces)
     cdef floating* inv = <floating*>(piece_abs_max + pieces + width)
     cdef floating* pmax
     cdef floating m
-    if part == NULL or sum32 == NULL:
+    if part == NULL or sum32 == NULL or found == NULL:
         free(part)
         free(sum32)
+        free(found)
         with gil:
             raise MemoryError()
+    memset(col_found, 1, width)  # unmasked: every column has elements
     for o in range(outer):
         for k in range((inner + width - 1) // width):
             g = k * width
             w = min(width, inner - g)
             base = o * n * inner + g
+            slab_mask = NULL if mask == NULL else mask + base
             if forward:
                 for t in prange(nt, schedule='static', num_threads=nt):
-                    band_max(y + base, t * n // nt, (t + 1) * n // nt, inner, w,
-                             <floating*>(part + t * w))
+                    band_max(y + base, slab_mask, t * n // nt, (t + 1) * n // nt, inner, w,
+                             <floating*>(part + t * w), found + t * w)
                 for i in range(w):
                     m = (<floating*>part)[i]
                     for t in range(1, nt):
                         pmax = <floating*>(part + t * w)
                         m = pmax[i] if pmax[i] > m else m
                     col_max[i] = m
+                if mask != NULL:
+                    memcpy(col_found, found, w)
+                    for t in range(1, nt):
+                        for i in range(w):
+                            col_found[i] |= found[t * w + i]
             for t in prange(nt, schedule='static', num_threads=nt):
-                band_sums(op, y + base, dy + base, t * n // nt, (t + 1) * n // nt, inner, w,
-                          col_max, part + 2 * t * w, part + (2 * t + 1) * w)
+                band_sums(op, y + base, dy + base, slab_mask, t * n // nt, (t + 1) * n // nt,
+                          inner, w, col_max, part + 2 * t * w, part + (2 * t + 1) * w)
             bands_combine(op, y + base, dy + base, n, inner, w, nt, part, sum32,
                           piece_abs_max)
             if op == LOGSUMEXP:
-                memset(sum32, 1, w)  # every column has elements (unmasked)
-                cols_logsumexp_finish(y + base, NULL, out + o * inner + g, n, inner, w,
-                                      col_max, part, <mask_t*>sum32)
+                cols_logsumexp_finish(y + base, slab_mask, out + o * inner + g, n, inner, w,
+                                      col_max, part, col_found)
                 continue
             if op == SOFTMAX:
                 for i in range(w):
@@ -2102,8 +2155,9 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, floating* out,
                     part[i] = log(part[i])
             for t in prange(nt, schedule='static', num_threads=nt):
                 if forward:
-                    band_write_forward(op, y + base, out + base, t * n // nt,
-                                       (t + 1) * n // nt, inner, w, col_max, part, inv, stream)
+                    band_write_forward(op, y + base, slab_mask, out + base, t * n // nt,
+                                       (t + 1) * n // nt, inner, w, col_max, part, inv,
+                                       stream)
                     if stream:
                         fs_stream_fence()
                 else:
@@ -2111,6 +2165,7 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, floating* out,
                                (t + 1) * n // nt, inner, w, part, sum32, piece_abs_max)
     free(part)
     free(sum32)
+    free(found)
     return 0
 
 
@@ -2129,8 +2184,8 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     cdef double* scratch
     cdef mask_t* col_found
     cdef int nt = threads_for(outer * n * inner, nthreads)
-    if mask == NULL and use_bands(op, n, inner, sizeof(floating), nt):
-        return cols_bands(op, x, dy, out, outer, n, inner, nt, stream)
+    if use_bands(op, mask != NULL, n, inner, sizeof(floating), nt):
+        return cols_bands(op, x, dy, mask, out, outer, n, inner, nt, stream and mask == NULL)
     if mask == NULL and (op == LOGSUMEXP or (stream and (op == LOG_SOFTMAX or (
             op == SOFTMAX and n * 16 * <Py_ssize_t>sizeof(floating) <= PIPE_CHUNK_BYTES)))):
         return cols_pipelined_run(op, x, out, outer, n, inner, nt)
