@@ -143,6 +143,7 @@ cdef enum:
     BAND_MIN_BYTES = 1 << 22
     BAND_MIN_STRIP = 4096
     BAND_MIN_STRIP_FORWARD = 256
+    BAND_MIN_STRIP_MASKED = 2048
     BAND_COLUMNS = 8192
     BAND_PIECE = 1024
     # Rows ahead that the column kernels' first pass prefetches: their strips
@@ -2070,13 +2071,14 @@ cdef inline bint use_bands(Op op, bint masked, Py_ssize_t n, Py_ssize_t inner,
     with rows of at least 16 elements (below that, the per-row work of the
     bands costs more: (1000000, 4) float64 log_softmax_backward, ms, 8.9 in
     chunks, 17 in bands) and enough rows for nt bands, where chunks would
-    read rows of the slab shorter than BAND_MIN_STRIP bytes (backward passes)
-    or BAND_MIN_STRIP_FORWARD bytes (the unmasked forward functions, whose
-    bands read x three times, as their pipelined chunks of PIPE_CHUNK_BYTES
-    read it once), and for every masked call (where= along axis 0, float32,
-    ms, chunks / bands: (4096, 4096) softmax 22.9 / 19.8, (1000, 8192)
-    log_softmax 8.8 / 7.5, (10000, 512) 24.6 / 2.9).  band_mode forces the
-    choice (tests)."""
+    read rows of the slab shorter than BAND_MIN_STRIP bytes (backward passes),
+    BAND_MIN_STRIP_FORWARD bytes (the unmasked forward functions, whose bands
+    read x three times, as their pipelined chunks of PIPE_CHUNK_BYTES read it
+    once) or BAND_MIN_STRIP_MASKED bytes (where=; along axis 0, float32, ms,
+    chunks / bands: (10000, 512) log_softmax 24.6 / 2.9, (4096, 4096)
+    softmax 22.9 / 19.8, (1000, 8192) log_softmax 8.8 / 7.5, but (512,
+    16384) softmax 5.0 / 5.7 and (8, 1000000) 3.5 / 8.6).  band_mode forces
+    the choice (tests)."""
     cdef bint backward = op == SOFTMAX_BACKWARD or op == LOG_SOFTMAX_BACKWARD
     if band_mode != 0:
         return band_mode > 0
@@ -2084,8 +2086,10 @@ cdef inline bint use_bands(Op op, bint masked, Py_ssize_t n, Py_ssize_t inner,
         return False
     if backward:
         return column_chunk(n, inner, itemsize) * itemsize < BAND_MIN_STRIP
-    return masked or (column_chunk_bytes(n, inner, itemsize, PIPE_CHUNK_BYTES) * itemsize
-                      < BAND_MIN_STRIP_FORWARD)
+    if masked:
+        return column_chunk(n, inner, itemsize) * itemsize < BAND_MIN_STRIP_MASKED
+    return (column_chunk_bytes(n, inner, itemsize, PIPE_CHUNK_BYTES) * itemsize
+            < BAND_MIN_STRIP_FORWARD)
 
 
 cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* mask,
