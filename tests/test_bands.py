@@ -79,6 +79,32 @@ def test_bands_with_where(cython_variant, name, shape, axis, dtype, kind):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("shape", "axis"), SHAPES)
+@pytest.mark.parametrize(("name", "which"), [("softmax", 0), ("log_softmax", 0),
+                                             ("softmax_backward", 0), ("softmax_backward", 1),
+                                             ("log_softmax_backward", 0),
+                                             ("log_softmax_backward", 1)])
+def test_bands_in_place(cython_variant, name, shape, axis, dtype, which):
+    """out= an input (x; y or dy): float32 softmax's bands store their exps
+    in out while they sum them and then scale them there, so every band must
+    read its rows of x before it overwrites them and not read x again; the
+    other functions read their inputs again as they write."""
+    arrays = inputs_for(name, shape, dtype, kind="nonfinite", axis=axis,
+                        seed=seed_of("in place", name, shape, dtype))
+    exact, scale, result = expected(name, arrays, axis=axis)
+    for mode in (1, -1):
+        work = [a.copy() for a in arrays]
+        target = work[which]
+        previous = cython_variant.set_band_mode(mode)
+        try:
+            got = call(name, *work, axis=axis, out=target, backend="cython")
+        finally:
+            cython_variant.set_band_mode(previous)
+        assert got is target
+        assert_matches(got, exact, scale, result, what=f"{name} in place, band mode {mode}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_each_piece_chooses_its_exp(cython_variant, dtype):
     """log_softmax_backward: one piece of columns holds y = 60, beyond the
     float32 lanes' exp (y <= 43), and for float64 one holds y = 700, beyond

@@ -142,7 +142,7 @@ cdef enum:
     # the columns that share a choice of exp.
     BAND_MIN_BYTES = 1 << 22
     BAND_MIN_STRIP = 4096
-    BAND_MIN_STRIP_FORWARD = 256
+    BAND_MIN_STRIP_FORWARD = 512
     BAND_MIN_STRIP_MASKED = 2048
     BAND_COLUMNS = 8192
     BAND_PIECE = 1024
@@ -1897,24 +1897,57 @@ cdef inline void band_term(Op op, const floating* yr, const floating* dyr, Py_ss
 
 cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* mask,
                     Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
-                    const floating* col_max, double* col_sum, double* col_comp) noexcept nogil:
+                    const floating* col_max, double* col_sum, double* col_comp,
+                    floating* exps) noexcept nogil:
     """Compensated sums over rows j0..j1-1 of columns 0..w-1: of dy * y
     (softmax_backward), of dy (log_softmax_backward), or of exp(y - col_max)
-    (the forward functions: y is x; masked-out entries add nothing).  The
-    backward passes, and the unmasked float32 forward functions, take four rows at
-    a time, in order, so that a column's sum stays in a register across them
-    ((1000, 8192) axis=0, out=, ms, one row / four: log_softmax_backward
-    float32 2.88 / 2.19, softmax_backward float64 6.3 / 5.3; float32 forward
-    (4096, 4096): logsumexp 4.9 / 3.6, softmax 8.2 / 7.0; gcc left the float64
-    exps unvectorized four rows at a time)."""
+    (the forward functions: y is x; masked-out entries add nothing).
+    Unmasked, four rows at a time, in order, so that a column's sum stays in
+    a register across them ((1000, 8192) axis=0, out=, ms, one row / four:
+    log_softmax_backward float32 2.88 / 2.19, softmax_backward float64 6.3 /
+    5.3; (4096, 4096) forward: float32 logsumexp 4.9 / 3.6, softmax 8.2 /
+    7.0, float64 softmax 21.6 / 19.7).  One loop per op, free of branches, so
+    that gcc vectorizes it, behind up to 17 run-time overlap checks (see
+    setup.py): with the op chosen per element the backward loops ran scalar
+    ((10000, 512) float32, ms: log_softmax_backward 1.65 -> 1.09,
+    softmax_backward 1.48 -> 0.76).  exps (unmasked float32 softmax, else
+    NULL): the exps are also stored there, at the rows' places (out), for
+    band_write_forward to scale."""
     cdef Py_ssize_t i, j = j0
     cdef const floating* yr
     cdef const floating* dyr
     cdef const mask_t* mr
+    cdef floating* er
+    cdef floating e0, e1, e2, e3
     for i in range(w):
         col_sum[i] = 0.0
         col_comp[i] = 0.0
-    while floating is float and mask == NULL and j + 4 <= j1 and (
+    if floating is float and exps != NULL:
+        while j < j1:
+            yr = y + j * stride
+            er = exps + j * stride
+            if j + 4 <= j1:
+                for i in range(w):
+                    e0 = exp_shifted(yr[i], col_max[i])
+                    e1 = exp_shifted(yr[stride + i], col_max[i])
+                    e2 = exp_shifted(yr[2 * stride + i], col_max[i])
+                    e3 = exp_shifted(yr[3 * stride + i], col_max[i])
+                    er[i] = e0
+                    er[stride + i] = e1
+                    er[2 * stride + i] = e2
+                    er[3 * stride + i] = e3
+                    col_sum[i] += e0
+                    col_sum[i] += e1
+                    col_sum[i] += e2
+                    col_sum[i] += e3
+                j += 4
+            else:
+                for i in range(w):
+                    er[i] = exp_shifted(yr[i], col_max[i])
+                    col_sum[i] += er[i]
+                j += 1
+        return
+    while mask == NULL and j + 4 <= j1 and (
             op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP):
         yr = y + j * stride
         for i in range(w):
@@ -1926,15 +1959,25 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* 
             add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[3 * stride + i], col_max[i]),
                    floating is double)
         j += 4
-    while j + 4 <= j1 and (op == SOFTMAX_BACKWARD or op == LOG_SOFTMAX_BACKWARD):
+    while j + 4 <= j1 and op == LOG_SOFTMAX_BACKWARD:
+        dyr = dy + j * stride
         for i in range(w):
-            band_term(op, y + j * stride, dy + j * stride, i, col_max, col_sum, col_comp)
-            band_term(op, y + (j + 1) * stride, dy + (j + 1) * stride, i, col_max, col_sum,
-                      col_comp)
-            band_term(op, y + (j + 2) * stride, dy + (j + 2) * stride, i, col_max, col_sum,
-                      col_comp)
-            band_term(op, y + (j + 3) * stride, dy + (j + 3) * stride, i, col_max, col_sum,
-                      col_comp)
+            add_to(&col_sum[i], &col_comp[i], dyr[i], floating is double)
+            add_to(&col_sum[i], &col_comp[i], dyr[stride + i], floating is double)
+            add_to(&col_sum[i], &col_comp[i], dyr[2 * stride + i], floating is double)
+            add_to(&col_sum[i], &col_comp[i], dyr[3 * stride + i], floating is double)
+        j += 4
+    while j + 4 <= j1 and op == SOFTMAX_BACKWARD:
+        yr = y + j * stride
+        dyr = dy + j * stride
+        for i in range(w):
+            add_to(&col_sum[i], &col_comp[i], <double>dyr[i] * yr[i], floating is double)
+            add_to(&col_sum[i], &col_comp[i], <double>dyr[stride + i] * yr[stride + i],
+                   floating is double)
+            add_to(&col_sum[i], &col_comp[i], <double>dyr[2 * stride + i] * yr[2 * stride + i],
+                   floating is double)
+            add_to(&col_sum[i], &col_comp[i], <double>dyr[3 * stride + i] * yr[3 * stride + i],
+                   floating is double)
         j += 4
     while j < j1:
         yr = y + j * stride
@@ -2027,14 +2070,16 @@ cdef void band_write(Op op, const floating* y, const floating* dy, floating* out
 cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, floating* out,
                              Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
                              const floating* col_max, const double* col_log,
-                             const floating* inv, bint stream) noexcept nogil:
-    """softmax (exps taken again from x, times the reciprocals inv: the bits
-    of cols_softmax) or log_softmax (col_log: logs of the sums) of rows
-    j0..j1-1, through an L1 buffer streamed to out when stream; masked-out
-    entries (so every entry of a column with none unmasked) get 0 (softmax)
-    or -inf."""
-    cdef floating buf[BAND_PIECE + 16]
-    cdef floating* b = buf + to_alignment(buf, sizeof(floating))
+                             const floating* inv, bint exps_stored) noexcept nogil:
+    """softmax (exps taken again from x, or where exps_stored those band_sums
+    left in out, times the reciprocals inv: the bits of cols_softmax) or
+    log_softmax (col_log: logs of the sums) of rows j0..j1-1; masked-out
+    entries (so every entry of a column with none unmasked) get 0 (softmax) or
+    -inf.  Plain stores: streamed through an L1
+    buffer, as the pipelined chunks write, they were slower here (axis=0,
+    out=, 2 threads, ms, streamed / plain: float64 softmax (4096, 4096) 18.8 /
+    16.4, (8192, 1024) 7.2 / 6.5, log_softmax (10000, 512) 5.1 / 3.5; float32
+    softmax (10000, 512) 1.49 / 1.25, log_softmax (4096, 4096) 7.1 / 6.5)."""
     cdef Py_ssize_t i, j, k, c, pw, pieces = (w + BAND_PIECE - 1) // BAND_PIECE
     cdef const floating* xr
     cdef const mask_t* mr
@@ -2044,7 +2089,7 @@ cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, float
             c = k * BAND_PIECE
             pw = min(<Py_ssize_t>BAND_PIECE, w - c)
             xr = x + j * stride + c
-            o = b if stream else out + j * stride + c
+            o = out + j * stride + c
             if mask != NULL:
                 mr = mask + j * stride + c
                 if op == SOFTMAX:
@@ -2055,14 +2100,15 @@ cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, float
                     for i in range(pw):
                         o[i] = (log_softmax_value(xr[i], col_max[c + i], col_log[c + i])
                                 if mr[i] else -INFINITY)
+            elif op == SOFTMAX and exps_stored:
+                for i in range(pw):
+                    o[i] = o[i] * inv[c + i]
             elif op == SOFTMAX:
                 for i in range(pw):
                     o[i] = exp_shifted(xr[i], col_max[c + i]) * inv[c + i]
             else:
                 for i in range(pw):
                     o[i] = log_softmax_value(xr[i], col_max[c + i], col_log[c + i])
-            if stream:
-                stream_copy(out + j * stride + c, b, pw)
 
 
 cdef inline bint use_bands(Op op, bint masked, Py_ssize_t n, Py_ssize_t inner,
@@ -2073,8 +2119,13 @@ cdef inline bint use_bands(Op op, bint masked, Py_ssize_t n, Py_ssize_t inner,
     chunks, 17 in bands) and enough rows for nt bands, where chunks would
     read rows of the slab shorter than BAND_MIN_STRIP bytes (backward passes),
     BAND_MIN_STRIP_FORWARD bytes (the unmasked forward functions, whose bands
-    read x three times, as their pipelined chunks of PIPE_CHUNK_BYTES read it
-    once) or BAND_MIN_STRIP_MASKED bytes (where=; along axis 0, float32, ms,
+    read x three times, or twice and their exps once for float32 softmax, as
+    their pipelined chunks of PIPE_CHUNK_BYTES read it once; axis=0, out=, ms,
+    chunks / bands, rows of 256 bytes: (2000, 4096) float32 softmax 4.1 /
+    3.2, log_softmax 3.9 / 2.9, float64 log_softmax 8.8 / 7.3, logsumexp 4.7 /
+    4.0, but float64 softmax 7.1 / 7.4; rows of 512 bytes, (1000, 8192):
+    float32 log_softmax 2.7 / 3.2, float64 softmax 7.0 / 8.2) or
+    BAND_MIN_STRIP_MASKED bytes (where=; along axis 0, float32, ms,
     chunks / bands: (10000, 512) log_softmax 24.6 / 2.9, (4096, 4096)
     softmax 22.9 / 19.8, (1000, 8192) log_softmax 8.8 / 7.5, but (512,
     16384) softmax 5.0 / 5.7 and (8, 1000000) 3.5 / 8.6).  band_mode forces
@@ -2093,17 +2144,24 @@ cdef inline bint use_bands(Op op, bint masked, Py_ssize_t n, Py_ssize_t inner,
 
 
 cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* mask,
-                    floating* out, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nt,
-                    bint stream) except -1 nogil:
+                    floating* out, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner,
+                    int nt) except -1 nogil:
     """cols by bands of rows (see band_sums): for each slab and each
     group of at most BAND_COLUMNS columns, nt threads take a band of rows
     each, for the maxima (forward functions), then the sums, which the calling
-    thread combines, then the results (stream: softmax and log_softmax write
-    with streaming stores)."""
+    thread combines, then the results."""
     cdef Py_ssize_t width = min(inner, <Py_ssize_t>BAND_COLUMNS)
     cdef Py_ssize_t pieces = (width + BAND_PIECE - 1) // BAND_PIECE
     cdef Py_ssize_t o, k, g, w, i, base, t
     cdef bint forward = op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP
+    # float32 softmax stores its exps in out as it sums them, and then scales
+    # them, instead of taking them again from x; float64 takes them again (two
+    # float64 exps cost less than the traffic of storing and reading them, and
+    # gcc vectorized float64 stores four rows at a time no better).  axis=0,
+    # out=, 2 threads, ms, again / stored: float32 (4096, 4096) 7.9 / 7.1,
+    # (10000, 512) 1.85 / 1.51, (100000, 100) 4.6 / 4.1; float64 (8192, 1024)
+    # 6.7 / 7.8, (100000, 100) 10.7 / 12.9.
+    cdef bint exps_stored = floating is float and op == SOFTMAX and mask == NULL
     cdef double* part = <double*>malloc((2 * nt * width + pieces + 2 * width) * sizeof(double))
     cdef float* sum32 = <float*>malloc(width * sizeof(float))
     cdef mask_t* found = <mask_t*>malloc((nt + 1) * width)  # the bands', then the columns'
@@ -2144,7 +2202,8 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
                             col_found[i] |= found[t * w + i]
             for t in prange(nt, schedule='static', num_threads=nt):
                 band_sums(op, y + base, dy + base, slab_mask, t * n // nt, (t + 1) * n // nt,
-                          inner, w, col_max, part + 2 * t * w, part + (2 * t + 1) * w)
+                          inner, w, col_max, part + 2 * t * w, part + (2 * t + 1) * w,
+                          out + base if exps_stored else NULL)
             bands_combine(op, y + base, dy + base, n, inner, w, nt, part, sum32,
                           piece_abs_max)
             if op == LOGSUMEXP:
@@ -2161,9 +2220,7 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
                 if forward:
                     band_write_forward(op, y + base, slab_mask, out + base, t * n // nt,
                                        (t + 1) * n // nt, inner, w, col_max, part, inv,
-                                       stream)
-                    if stream:
-                        fs_stream_fence()
+                                       exps_stored)
                 else:
                     band_write(op, y + base, dy + base, out + base, t * n // nt,
                                (t + 1) * n // nt, inner, w, part, sum32, piece_abs_max)
@@ -2189,7 +2246,7 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     cdef mask_t* col_found
     cdef int nt = threads_for(outer * n * inner, nthreads)
     if use_bands(op, mask != NULL, n, inner, sizeof(floating), nt):
-        return cols_bands(op, x, dy, mask, out, outer, n, inner, nt, stream and mask == NULL)
+        return cols_bands(op, x, dy, mask, out, outer, n, inner, nt)
     if mask == NULL and (op == LOGSUMEXP or (stream and (op == LOG_SOFTMAX or (
             op == SOFTMAX and n * 16 * <Py_ssize_t>sizeof(floating) <= PIPE_CHUNK_BYTES)))):
         return cols_pipelined_run(op, x, out, outer, n, inner, nt)
