@@ -7,6 +7,11 @@ into C-contiguous blocks of float32 or float64 of shape ``(outer, n, inner)``
 only then calls the backend kernel.  Backends never see a list, a bad dtype,
 a wrong axis or a strided array, and nothing is written before every check
 has passed.
+
+A CPU backend's kernel is called as ``kernel(*blocks, out, nthreads,
+fresh=...)`` (softmax, log_softmax and logsumexp take a mask block, or None,
+after their input); ``fresh`` tells whether ``out`` was allocated for the call
+rather than given by the caller.
 """
 
 import math
@@ -159,6 +164,7 @@ def _run(op, inputs, axes, *, out, result, compute, backend, where=None,
         direct = not _unsafe_overlap(kernel_out, blocks + [mask_block])
     if not direct:
         kernel_out = np.empty(kernel_shape, compute)
+    fresh = out is None or not direct  # kernel_out allocated here, untouched
 
     if kernel_out.size:
         if n == 0:
@@ -166,7 +172,7 @@ def _run(op, inputs, axes, *, out, result, compute, backend, where=None,
         else:
             kernel = getattr(_config.load_backend(backend), op)
             args = blocks + ([mask_block] if op in _MASKED_OPS else [])
-            kernel(*args, kernel_out, _config.get_num_threads())
+            kernel(*args, kernel_out, _config.get_num_threads(), fresh=fresh)
     if not direct:
         with np.errstate(all="ignore"):
             np.copyto(target_t, kernel_out.reshape(target_t.shape), casting="unsafe")
@@ -260,12 +266,13 @@ def _fast(op, inputs, axis, out, backend):
         kernels = None
     if kernels is None:
         return None
-    if out is None:
+    fresh = out is None
+    if fresh:
         out = np.empty(result_shape, dtype)
     blocks = [a.reshape(block) for a in inputs]
     if op in _MASKED_OPS:
         blocks.append(None)
-    getattr(kernels, op)(*blocks, out.reshape(out_block), _config.get_num_threads())
+    getattr(kernels, op)(*blocks, out.reshape(out_block), _config.get_num_threads(), fresh=fresh)
     return out
 
 

@@ -238,9 +238,9 @@ def test_default_backend_change_reaches_the_next_call(restore_config, monkeypatc
     calls = []
     original = numba_kernels.softmax
 
-    def spy(*args):
+    def spy(*args, **kwargs):
         calls.append(args[0].shape)
-        return original(*args)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(numba_kernels, "softmax", spy)
     x = np.linspace(-3, 3, 12).reshape(3, 4)

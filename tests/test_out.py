@@ -170,6 +170,39 @@ def test_logsumexp_out_overlaps_input(rng, backend):
     assert_matches(out, exact, scale, result, what="logsumexp into its own column")
 
 
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_kernels_are_told_whether_out_is_fresh(name, monkeypatch):
+    """A CPU kernel gets fresh=True exactly when the out it writes was
+    allocated for the call, not given by the caller (the Cython kernels then
+    write large results with plain stores instead of streaming ones): with
+    and without out=, by the short path (C-contiguous) and the general one
+    (Fortran-ordered input, a strided out=)."""
+    import fastsoft
+    from fastsoft import _config
+
+    kernels = _config.load_backend("numba")
+    original = getattr(kernels, name)
+    seen = []
+    caller_out = [None]
+
+    def spy(*args, fresh=False):
+        given = caller_out[0]
+        seen.append((fresh, given is None or not np.shares_memory(args[-2], given)))
+        return original(*args, fresh=fresh)
+
+    monkeypatch.setattr(kernels, name, spy)
+    kwargs = _kwargs(name, -1)
+    shape = _result_shape(name, SHAPE, -1)
+    for layout in ("C", "F"):
+        arrays = inputs_for(name, SHAPE, "float64", layout, seed=seed_of("fresh", name, layout))
+        for out in (None, np.empty(shape), np.empty(shape + (2,))[..., 0]):
+            caller_out[0] = out
+            getattr(fastsoft, name)(*arrays, out=out, backend="numba", **kwargs)
+    assert len(seen) == 6
+    assert [fresh for fresh, _ in seen] == [allocated for _, allocated in seen]
+    assert {fresh for fresh, _ in seen} == {True, False}
+
+
 # --------------------------------------------------------------------------
 # Errors: each leaves ``out`` untouched.
 

@@ -243,40 +243,42 @@ def build_info():
 
 # ---------------------------------------------------------------------------
 # The backend interface (see fastsoft._api): the kernels take the boolean
-# mask as uint8 (a view, no copy).
+# mask as uint8 (a view, no copy).  fresh: out was allocated for this call,
+# so its pages are untouched (the kernels then write it with plain stores,
+# not streaming ones: see streams_into in _kernels.pxi).
 
 
 def _mask_u8(mask):
     return None if mask is None else mask.view(np.uint8)
 
 
-def softmax(x, mask, out, nthreads):
-    (_impl or _load()).softmax(x, _mask_u8(mask), out, nthreads)
+def softmax(x, mask, out, nthreads, fresh=False):
+    (_impl or _load()).softmax(x, _mask_u8(mask), out, nthreads, fresh)
 
 
-def log_softmax(x, mask, out, nthreads):
-    (_impl or _load()).log_softmax(x, _mask_u8(mask), out, nthreads)
+def log_softmax(x, mask, out, nthreads, fresh=False):
+    (_impl or _load()).log_softmax(x, _mask_u8(mask), out, nthreads, fresh)
 
 
-def logsumexp(x, mask, out, nthreads):
-    (_impl or _load()).logsumexp(x, _mask_u8(mask), out, nthreads)
+def logsumexp(x, mask, out, nthreads, fresh=False):
+    (_impl or _load()).logsumexp(x, _mask_u8(mask), out, nthreads, fresh)
 
 
-def softmax_backward(y, dy, out, nthreads):
-    (_impl or _load()).softmax_backward(y, dy, out, nthreads)
+def softmax_backward(y, dy, out, nthreads, fresh=False):
+    (_impl or _load()).softmax_backward(y, dy, out, nthreads, fresh)
 
 
-def log_softmax_backward(y, dy, out, nthreads):
-    (_impl or _load()).log_softmax_backward(y, dy, out, nthreads)
+def log_softmax_backward(y, dy, out, nthreads, fresh=False):
+    (_impl or _load()).log_softmax_backward(y, dy, out, nthreads, fresh)
 
 
-def sigmoid(x, out, nthreads):
-    (_impl or _load()).sigmoid(x, out, nthreads)
+def sigmoid(x, out, nthreads, fresh=False):
+    (_impl or _load()).sigmoid(x, out, nthreads, fresh)
 
 
-def log_sigmoid(x, out, nthreads):
-    (_impl or _load()).log_sigmoid(x, out, nthreads)
+def log_sigmoid(x, out, nthreads, fresh=False):
+    (_impl or _load()).log_sigmoid(x, out, nthreads, fresh)
 
 
-def sigmoid_backward(y, dy, out, nthreads):
-    (_impl or _load()).sigmoid_backward(y, dy, out, nthreads)
+def sigmoid_backward(y, dy, out, nthreads, fresh=False):
+    (_impl or _load()).sigmoid_backward(y, dy, out, nthreads, fresh)

@@ -169,6 +169,10 @@ cdef enum:
     # 1.06x.
     STREAM_MIN_BYTES = 1 << 24
     STREAM_CHUNK = 1024
+    # Larger results, allocated for the call, come with new pages: glibc's
+    # malloc maps every block above its largest mmap threshold (32 MB on
+    # 64-bit systems) anew, and reuses smaller ones (see streams_into).
+    FRESH_PAGES_BYTES = 1 << 25
 
 # Settable (set_min_work_per_thread) so that tests can run the parallel and
 # split-row paths on small arrays.
@@ -329,6 +333,24 @@ cdef inline Py_ssize_t to_alignment(const void* p, Py_ssize_t itemsize) noexcept
 cdef inline bint streams(Py_ssize_t out_bytes) noexcept nogil:
     """Whether a result of out_bytes is written with streaming stores."""
     return out_bytes >= stream_min_bytes
+
+
+cdef inline bint streams_into(Py_ssize_t out_bytes, bint fresh) noexcept nogil:
+    """streams() for the memory-bound kernels, unless out is fresh (allocated
+    for this call) and larger than FRESH_PAGES_BYTES: then its pages are new,
+    and the page faults that map them zero them, which leaves their lines in
+    cache; plain stores write into those lines, streaming stores bypass them
+    and were slower.  Without out=, 2 threads, ms, streamed / plain, medians
+    of 3 rounds of alternating calls: float64 sigmoid_backward (1, 1e7) 7.6 /
+    6.8, (4096, 4096) 12.3 / 10.7, (8192, 1000) 6.2 / 5.5, float32 (4096,
+    4096) 6.1 / 5.7; softmax_backward float64 (4096, 4096) 12.5 / 11.4,
+    float32 (1, 1e7) 5.3 / 4.9.  Smaller fresh results are usually recycled
+    memory, where streaming stores stay faster (32 MB, float32 (8192, 1000):
+    sigmoid_backward 1.54 / 1.73, sigmoid 1.02 / 1.15), as they do into an
+    existing out=.  softmax and log_softmax along a non-last axis stream into
+    fresh results too: their pipelined chunks were faster than the chunks
+    that store plainly ((1000, 8192) axis=0 float64 softmax 10.8 / 11.8)."""
+    return streams(out_bytes) and not (fresh and out_bytes > FRESH_PAGES_BYTES)
 
 
 cdef inline void stream_copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
@@ -2290,12 +2312,12 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
 
 cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t* mask,
                      floating* out, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner,
-                     int nthreads) except -1 nogil:
+                     int nthreads, bint fresh) except -1 nogil:
     cdef int nt
     cdef Py_ssize_t parts
     # Streaming stores pay where the kernel is memory-bound (see STREAM_CHUNK).
     cdef Py_ssize_t nbytes = outer * n * inner * sizeof(floating)
-    cdef bint stream = op == SOFTMAX_BACKWARD and streams(nbytes)
+    cdef bint stream = op == SOFTMAX_BACKWARD and streams_into(nbytes, fresh)
     if inner > 1:
         return cols(op, x, dy, mask, out, outer, n, inner, nthreads,
                     (op == LOG_SOFTMAX or op == SOFTMAX)
@@ -2331,7 +2353,7 @@ cdef inline int check_shape(const Py_ssize_t* a, const Py_ssize_t* b, int ndim) 
 
 cdef int _rowwise(Op op, const floating[:, :, ::1] x, const floating[:, :, ::1] dy,
                   const mask_t[:, :, ::1] mask, floating[:, :, ::1] out,
-                  int nthreads) except -1:
+                  int nthreads, bint fresh) except -1:
     cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
     cdef Py_ssize_t size = outer * n * inner
     cdef Py_ssize_t out_size = out.shape[0] * out.shape[1] * out.shape[2]
@@ -2350,7 +2372,7 @@ cdef int _rowwise(Op op, const floating[:, :, ::1] x, const floating[:, :, ::1] 
     with nogil:
         run_rowwise(op, &x[0, 0, 0], NULL if dy is None else &dy[0, 0, 0],
                     NULL if mask is None else &mask[0, 0, 0], &out[0, 0, 0],
-                    outer, n, inner, max(nthreads, 1))
+                    outer, n, inner, max(nthreads, 1), fresh)
     return 0
 
 
@@ -2428,7 +2450,7 @@ cdef inline void element_task(ElementOp op, const floating* x, const floating* d
 
 
 cdef void elementwise(ElementOp op, const floating* x, const floating* dy, floating* out,
-                      Py_ssize_t size, int nthreads) noexcept nogil:
+                      Py_ssize_t size, int nthreads, bint fresh) noexcept nogil:
     # Blocks start on 64-byte boundaries of x (a first, shorter block up to
     # the first one): NumPy's large arrays start 16 bytes past one, and
     # vector loads that straddle cache lines cost up to 1.8x the time of the
@@ -2438,7 +2460,7 @@ cdef void elementwise(ElementOp op, const floating* x, const floating* dy, float
     cdef Py_ssize_t blocks = 1 + (size - head + ELEMENT_BLOCK - 1) // ELEMENT_BLOCK
     cdef int nt = threads_for(size, nthreads)
     cdef bint stream = ((op == SIGMOID_BACKWARD or (op == SIGMOID and floating is float))
-                        and streams(size * sizeof(floating)))  # see STREAM_CHUNK
+                        and streams_into(size * sizeof(floating), fresh))  # see STREAM_CHUNK
     if nt == 1:  # no parallel region: entering one costs 0.6 us even for one thread
         for b in range(blocks):
             element_task(op, x, dy, out, size, head, b, stream)
@@ -2453,7 +2475,7 @@ cdef void elementwise(ElementOp op, const floating* x, const floating* dy, float
 
 
 cdef int _elementwise(ElementOp op, const floating[::1] x, const floating[::1] dy,
-                      floating[::1] out, int nthreads) except -1:
+                      floating[::1] out, int nthreads, bint fresh) except -1:
     cdef Py_ssize_t size = x.shape[0]
     check_shape(x.shape, out.shape, 1)
     if dy is not None:
@@ -2461,13 +2483,15 @@ cdef int _elementwise(ElementOp op, const floating[::1] x, const floating[::1] d
     if size == 0:
         return 0
     with nogil:
-        elementwise(op, &x[0], NULL if dy is None else &dy[0], &out[0], size, max(nthreads, 1))
+        elementwise(op, &x[0], NULL if dy is None else &dy[0], &out[0], size, max(nthreads, 1),
+                    fresh)
     return 0
 
 
 # ---------------------------------------------------------------------------
 # The backend interface (see fastsoft/_cython/__init__.py, which views the
-# boolean mask as uint8 before calling these).
+# boolean mask as uint8 before calling these).  fresh: out was allocated for
+# this call (see streams_into).
 
 
 # The dtype is chosen here rather than by Cython's dispatch of a fused def
@@ -2479,61 +2503,61 @@ cdef inline bint single(x) except -1:
     return x.dtype.itemsize == 4
 
 
-def softmax(x, mask, out, int nthreads):
+def softmax(x, mask, out, int nthreads, bint fresh=False):
     if single(x):
-        _rowwise[float](SOFTMAX, x, None, mask, out, nthreads)
+        _rowwise[float](SOFTMAX, x, None, mask, out, nthreads, fresh)
     else:
-        _rowwise[double](SOFTMAX, x, None, mask, out, nthreads)
+        _rowwise[double](SOFTMAX, x, None, mask, out, nthreads, fresh)
 
 
-def log_softmax(x, mask, out, int nthreads):
+def log_softmax(x, mask, out, int nthreads, bint fresh=False):
     if single(x):
-        _rowwise[float](LOG_SOFTMAX, x, None, mask, out, nthreads)
+        _rowwise[float](LOG_SOFTMAX, x, None, mask, out, nthreads, fresh)
     else:
-        _rowwise[double](LOG_SOFTMAX, x, None, mask, out, nthreads)
+        _rowwise[double](LOG_SOFTMAX, x, None, mask, out, nthreads, fresh)
 
 
-def logsumexp(x, mask, out, int nthreads):
+def logsumexp(x, mask, out, int nthreads, bint fresh=False):
     out = out.reshape(out.shape[0], 1, out.shape[1])
     if single(x):
-        _rowwise[float](LOGSUMEXP, x, None, mask, out, nthreads)
+        _rowwise[float](LOGSUMEXP, x, None, mask, out, nthreads, fresh)
     else:
-        _rowwise[double](LOGSUMEXP, x, None, mask, out, nthreads)
+        _rowwise[double](LOGSUMEXP, x, None, mask, out, nthreads, fresh)
 
 
-def softmax_backward(y, dy, out, int nthreads):
+def softmax_backward(y, dy, out, int nthreads, bint fresh=False):
     if single(y):
-        _rowwise[float](SOFTMAX_BACKWARD, y, dy, None, out, nthreads)
+        _rowwise[float](SOFTMAX_BACKWARD, y, dy, None, out, nthreads, fresh)
     else:
-        _rowwise[double](SOFTMAX_BACKWARD, y, dy, None, out, nthreads)
+        _rowwise[double](SOFTMAX_BACKWARD, y, dy, None, out, nthreads, fresh)
 
 
-def log_softmax_backward(y, dy, out, int nthreads):
+def log_softmax_backward(y, dy, out, int nthreads, bint fresh=False):
     if single(y):
-        _rowwise[float](LOG_SOFTMAX_BACKWARD, y, dy, None, out, nthreads)
+        _rowwise[float](LOG_SOFTMAX_BACKWARD, y, dy, None, out, nthreads, fresh)
     else:
-        _rowwise[double](LOG_SOFTMAX_BACKWARD, y, dy, None, out, nthreads)
+        _rowwise[double](LOG_SOFTMAX_BACKWARD, y, dy, None, out, nthreads, fresh)
 
 
-def sigmoid(x, out, int nthreads):
+def sigmoid(x, out, int nthreads, bint fresh=False):
     if single(x):
-        _elementwise[float](SIGMOID, x, None, out, nthreads)
+        _elementwise[float](SIGMOID, x, None, out, nthreads, fresh)
     else:
-        _elementwise[double](SIGMOID, x, None, out, nthreads)
+        _elementwise[double](SIGMOID, x, None, out, nthreads, fresh)
 
 
-def log_sigmoid(x, out, int nthreads):
+def log_sigmoid(x, out, int nthreads, bint fresh=False):
     if single(x):
-        _elementwise[float](LOG_SIGMOID, x, None, out, nthreads)
+        _elementwise[float](LOG_SIGMOID, x, None, out, nthreads, fresh)
     else:
-        _elementwise[double](LOG_SIGMOID, x, None, out, nthreads)
+        _elementwise[double](LOG_SIGMOID, x, None, out, nthreads, fresh)
 
 
-def sigmoid_backward(y, dy, out, int nthreads):
+def sigmoid_backward(y, dy, out, int nthreads, bint fresh=False):
     if single(y):
-        _elementwise[float](SIGMOID_BACKWARD, y, dy, out, nthreads)
+        _elementwise[float](SIGMOID_BACKWARD, y, dy, out, nthreads, fresh)
     else:
-        _elementwise[double](SIGMOID_BACKWARD, y, dy, out, nthreads)
+        _elementwise[double](SIGMOID_BACKWARD, y, dy, out, nthreads, fresh)
 
 
 # ---------------------------------------------------------------------------

@@ -57,46 +57,51 @@ def threading_layer():
         return "not yet initialized"
 
 
+# The backend interface (see fastsoft._api).  fresh (out was allocated for
+# this call) is a hint for the Cython kernels' choice of stores; Numba's
+# stores are its own.
+
+
 def _mask(mask):
     return k.NO_MASK_3D if mask is None else mask
 
 
-def softmax(x, mask, out, nthreads):
+def softmax(x, mask, out, nthreads, fresh=False):
     if x.shape[2] == 1:
         _call(k.normalize_rows, k.SOFTMAX, x, _mask(mask), out, nthreads)
     else:
         _call(k.normalize_cols, k.SOFTMAX, x, _mask(mask), out, nthreads)
 
 
-def log_softmax(x, mask, out, nthreads):
+def log_softmax(x, mask, out, nthreads, fresh=False):
     if x.shape[2] == 1:
         _call(k.normalize_rows, k.LOG_SOFTMAX, x, _mask(mask), out, nthreads)
     else:
         _call(k.normalize_cols, k.LOG_SOFTMAX, x, _mask(mask), out, nthreads)
 
 
-def logsumexp(x, mask, out, nthreads):
+def logsumexp(x, mask, out, nthreads, fresh=False):
     kernel = k.logsumexp_rows if x.shape[2] == 1 else k.logsumexp_cols
     _call(kernel, x, _mask(mask), out, nthreads)
 
 
-def softmax_backward(y, dy, out, nthreads):
+def softmax_backward(y, dy, out, nthreads, fresh=False):
     kernel = k.backward_rows if y.shape[2] == 1 else k.backward_cols
     _call(kernel, k.SOFTMAX_BACKWARD, y, dy, out, nthreads)
 
 
-def log_softmax_backward(y, dy, out, nthreads):
+def log_softmax_backward(y, dy, out, nthreads, fresh=False):
     kernel = k.backward_rows if y.shape[2] == 1 else k.backward_cols
     _call(kernel, k.LOG_SOFTMAX_BACKWARD, y, dy, out, nthreads)
 
 
-def sigmoid(x, out, nthreads):
+def sigmoid(x, out, nthreads, fresh=False):
     _call(k.sigmoid, x, out, nthreads)
 
 
-def log_sigmoid(x, out, nthreads):
+def log_sigmoid(x, out, nthreads, fresh=False):
     _call(k.log_sigmoid, x, out, nthreads)
 
 
-def sigmoid_backward(y, dy, out, nthreads):
+def sigmoid_backward(y, dy, out, nthreads, fresh=False):
     _call(k.sigmoid_backward, y, dy, out, nthreads)
