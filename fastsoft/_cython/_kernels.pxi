@@ -1965,7 +1965,8 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* 
     ((10000, 512) float32, ms: log_softmax_backward 1.65 -> 1.09,
     softmax_backward 1.48 -> 0.76).  exps (unmasked float32 softmax, else
     NULL): the exps are also stored there, at the rows' places (out), for
-    band_write_forward to scale."""
+    band_write_forward to scale; in place (out is x) each element is read
+    before it is overwritten, and nothing reads x afterwards."""
     cdef Py_ssize_t i, j = j0
     cdef const floating* yr
     cdef const floating* dyr
@@ -2128,11 +2129,11 @@ cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, float
     left in out, times the reciprocals inv: the bits of cols_softmax) or
     log_softmax (col_log: logs of the sums) of rows j0..j1-1; masked-out
     entries (so every entry of a column with none unmasked) get 0 (softmax) or
-    -inf.  Plain stores: streamed through an L1
-    buffer, as the pipelined chunks write, they were slower here (axis=0,
-    out=, 2 threads, ms, streamed / plain: float64 softmax (4096, 4096) 18.8 /
-    16.4, (8192, 1024) 7.2 / 6.5, log_softmax (10000, 512) 5.1 / 3.5; float32
-    softmax (10000, 512) 1.49 / 1.25, log_softmax (4096, 4096) 7.1 / 6.5)."""
+    -inf.  Plain stores: streamed through an L1 buffer, as the pipelined
+    chunks write, they were slower here (axis=0, out=, 2 threads, ms,
+    streamed / plain: float64 softmax (4096, 4096) 18.8 / 16.4, (8192, 1024)
+    7.2 / 6.5, log_softmax (10000, 512) 5.1 / 3.5; float32 softmax (10000,
+    512) 1.49 / 1.25, log_softmax (4096, 4096) 7.1 / 6.5)."""
     cdef Py_ssize_t i, j, k, c, pw, pieces = (w + BAND_PIECE - 1) // BAND_PIECE
     cdef const floating* xr
     cdef const mask_t* mr
