@@ -56,12 +56,12 @@ X86_VARIANTS = {
 # it left small helpers of the hot loops as calls (exp_shifted in the column
 # loops: a call per element, not vectorized; softmax (1000, 8192) axis=0
 # float64 went from 9.6 to 23 ms when a change elsewhere added code).  Added
-# where the compiler accepts it.  Likewise gcc vectorizes a loop whose pointers
-# may alias only behind at most 10 run-time overlap checks
-# (--param vect-max-version-for-alias-checks): the column sums of four rows
-# at a time (band_sums, y and dy rows against the sums and compensations)
-# need 17, and ran scalar ((10000, 512) axis=0 float64 softmax_backward, out=,
-# 2 threads: 3.5 -> 2.6 ms).
+# where the compiler accepts it (each flag on its own).  Likewise gcc
+# vectorizes a loop whose pointers may alias only behind at most 10 run-time
+# overlap checks (--param vect-max-version-for-alias-checks): the column sums
+# of four rows at a time (band_sums, y and dy rows against the sums and
+# compensations) need 17, and ran scalar ((10000, 512) axis=0 float64
+# softmax_backward, out=, 2 threads: 3.5 -> 2.6 ms).
 GCC_INLINE = ["--param=inline-unit-growth=200", "--param=vect-max-version-for-alias-checks=32"]
 # MSVC: no cpu detection in fs_platform.h, so only the baseline is built.
 MSVC_COMMON = ["/O2", "/fp:precise"]
@@ -140,8 +140,8 @@ class BuildExt(build_ext):
         self.record["openmp"] = openmp_flags is not None
         self.record["openmp_flags"] = openmp_flags or []
         common = MSVC_COMMON if self.compiler_type == "msvc" else GCC_COMMON
-        if self.compiler_type != "msvc" and self._compiles(GCC_INLINE):
-            common = common + GCC_INLINE
+        if self.compiler_type != "msvc":
+            common = common + [flag for flag in GCC_INLINE if self._compiles([flag])]
 
         wanted = []
         for ext in self.extensions:

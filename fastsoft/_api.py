@@ -164,7 +164,7 @@ def _run(op, inputs, axes, *, out, result, compute, backend, where=None,
         direct = not _unsafe_overlap(kernel_out, blocks + [mask_block])
     if not direct:
         kernel_out = np.empty(kernel_shape, compute)
-    fresh = out is None or not direct  # kernel_out allocated here, untouched
+    fresh = out is None or not direct  # kernel_out allocated here for this call
 
     if kernel_out.size:
         if n == 0:

@@ -170,34 +170,58 @@ def test_logsumexp_out_overlaps_input(rng, backend):
     assert_matches(out, exact, scale, result, what="logsumexp into its own column")
 
 
+def _spy_on_fresh(kernels, name, which, monkeypatch):
+    """Replace ``kernels.<name>`` by a spy that records, per call, whether the
+    kernel was told ``fresh`` and whether its out is memory the caller did
+    not give (``which[0]``, set before each call)."""
+    original = getattr(kernels, name)
+    seen = []
+
+    def record(out, fresh):
+        given = which[0]
+        seen.append((bool(fresh), given is None or not np.shares_memory(out, given)))
+
+    def spy_keyword(*args, fresh=False):  # the backend interface (fastsoft._api)
+        record(args[-2], fresh)
+        return original(*args, fresh=fresh)
+
+    def spy_positional(*args):  # the compiled Cython module, called by its wrappers
+        record(args[-3], args[-1])
+        return original(*args)
+
+    monkeypatch.setattr(kernels, name, spy_positional if which[1] else spy_keyword)
+    return seen
+
+
+@pytest.mark.parametrize("layer", ["numba", "cython"])
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_kernels_are_told_whether_out_is_fresh(name, monkeypatch):
+def test_kernels_are_told_whether_out_is_fresh(name, layer, monkeypatch):
     """A CPU kernel gets fresh=True exactly when the out it writes was
     allocated for the call, not given by the caller (the Cython kernels then
     write large results with plain stores instead of streaming ones): with
     and without out=, by the short path (C-contiguous) and the general one
-    (Fortran-ordered input, a strided out=)."""
+    (Fortran-ordered input, a strided out=).  For Cython, the spy sits on the
+    compiled module, so the wrappers must pass fresh on."""
     import fastsoft
     from fastsoft import _config
 
-    kernels = _config.load_backend("numba")
-    original = getattr(kernels, name)
-    seen = []
-    caller_out = [None]
+    if layer not in fastsoft.backends():
+        pytest.skip(f"the {layer} backend is not available")
+    if layer == "cython":
+        from fastsoft import _cython
 
-    def spy(*args, fresh=False):
-        given = caller_out[0]
-        seen.append((fresh, given is None or not np.shares_memory(args[-2], given)))
-        return original(*args, fresh=fresh)
-
-    monkeypatch.setattr(kernels, name, spy)
+        kernels = _cython._impl or _cython._load()
+    else:
+        kernels = _config.load_backend(layer)
+    which = [None, layer == "cython"]
+    seen = _spy_on_fresh(kernels, name, which, monkeypatch)
     kwargs = _kwargs(name, -1)
     shape = _result_shape(name, SHAPE, -1)
     for layout in ("C", "F"):
         arrays = inputs_for(name, SHAPE, "float64", layout, seed=seed_of("fresh", name, layout))
         for out in (None, np.empty(shape), np.empty(shape + (2,))[..., 0]):
-            caller_out[0] = out
-            getattr(fastsoft, name)(*arrays, out=out, backend="numba", **kwargs)
+            which[0] = out
+            getattr(fastsoft, name)(*arrays, out=out, backend=layer, **kwargs)
     assert len(seen) == 6
     assert [fresh for fresh, _ in seen] == [allocated for _, allocated in seen]
     assert {fresh for fresh, _ in seen} == {True, False}

@@ -243,9 +243,9 @@ def build_info():
 
 # ---------------------------------------------------------------------------
 # The backend interface (see fastsoft._api): the kernels take the boolean
-# mask as uint8 (a view, no copy).  fresh: out was allocated for this call,
-# so its pages are untouched (the kernels then write it with plain stores,
-# not streaming ones: see streams_into in _kernels.pxi).
+# mask as uint8 (a view, no copy).  fresh: out was allocated for this call;
+# the memory-bound kernels then write results above FRESH_PAGES_BYTES with
+# plain stores rather than streaming ones (see streams_into in _kernels.pxi).
 
 
 def _mask_u8(mask):

@@ -182,7 +182,9 @@ cdef enum:
     STREAM_CHUNK = 1024
     # Larger results, allocated for the call, come with new pages: glibc's
     # malloc maps every block above its largest mmap threshold (32 MB on
-    # 64-bit systems) anew, and reuses smaller ones (see streams_into).
+    # 64-bit systems) anew, and reuses smaller ones (see streams_into).  Other
+    # allocators (or MALLOC_MMAP_THRESHOLD_) may differ: that changes speed
+    # only, never results.
     FRESH_PAGES_BYTES = 1 << 25
 
 # Settable (set_min_work_per_thread) so that tests can run the parallel and
@@ -1675,7 +1677,7 @@ cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
     (axis=0, out=, 2 threads, speed-up: (1000, 8192) softmax float32 1.04,
     float64 1.05, log_softmax 1.02 / 0.99; (512, 16384) 1.01 to 1.06;
     (200, 65536) 1.06 to 1.10)."""
-    cdef Py_ssize_t t, i, j, w, i0, base, pw = 0, pbase = 0, next_base, next_w
+    cdef Py_ssize_t t, i, j, w, i0, base, pw = 0, pbase = 0, next_i0, next_base, next_w
     cdef bint pending = False
     cdef double* cur = scratch
     cdef double* prev = scratch + 3 * chunk
@@ -1702,9 +1704,9 @@ cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
             cur_comp[i] = 0.0
         next_w = 0
         if t + 1 < t1:
-            i0 = ((t + 1) % chunks) * chunk
-            next_w = chunk if inner - i0 > chunk else inner - i0
-            next_base = ((t + 1) // chunks) * n * inner + i0
+            next_i0 = ((t + 1) % chunks) * chunk
+            next_w = chunk if inner - next_i0 > chunk else inner - next_i0
+            next_base = ((t + 1) // chunks) * n * inner + next_i0
         for j in range(n):
             if next_w:
                 fs_prefetch_lines(x + next_base + j * inner, next_w * sizeof(floating))
@@ -2136,8 +2138,9 @@ cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, float
                              Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
                              const floating* col_max, const double* col_log,
                              const floating* inv, bint exps_stored) noexcept nogil:
-    """softmax (exps taken again from x, or where exps_stored those band_sums
-    left in out, times the reciprocals inv: the bits of cols_softmax) or
+    """softmax (exps taken again from x, or where exps_stored (unmasked
+    float32 only: see cols_bands) those band_sums left in out, times the
+    reciprocals inv: the bits of cols_softmax) or
     log_softmax (col_log: logs of the sums) of rows j0..j1-1; masked-out
     entries (so every entry of a column with none unmasked) get 0 (softmax) or
     -inf.  Plain stores: streamed through an L1 buffer, as the pipelined
@@ -2298,7 +2301,8 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
 cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
               Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nthreads,
               bint stream) except -1 nogil:
-    """Chunks of columns spread over threads; per-thread scratch.  stream:
+    """Chunks of columns spread over threads, with per-thread scratch; or
+    bands of rows (see use_bands; they store plainly).  stream: in chunks,
     softmax and log_softmax write with streaming stores (softmax then takes
     its exps again in the last pass instead of storing them in out: (1000,
     8192) axis=0, out=, 2 threads, three alternating runs, ms: float32
