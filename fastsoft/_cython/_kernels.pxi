@@ -2436,13 +2436,26 @@ cdef inline void sigmoid_block(const floating* x, floating* out, Py_ssize_t n) n
 
 
 cdef inline void log_sigmoid_block(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
+    # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); NaN propagates via exp.
+    # Both terms are <= 0, so the subtraction cannot cancel.  In two loops
+    # over EXP_BLOCK elements, the exps into a stack buffer and then the
+    # log1p: one loop of both chains each element through about 35
+    # dependent operations, and the core overlapped too few elements to
+    # fill its FMA units (float64 log_sigmoid, one core: 1.36 ns per element
+    # in one loop, 0.90 in two).  In-place calls read each element before
+    # writing it.
+    cdef floating e[EXP_BLOCK]
+    cdef Py_ssize_t k, start, i, w
     cdef floating v, zero = 0.0
-    for i in range(n):
-        v = x[i]
-        # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); NaN propagates via
-        # exp.  Both terms are <= 0, so the subtraction cannot cancel.
-        out[i] = (v if v < 0 else zero) - log1p_unit(exp_nonpositive(v if v < 0 else -v))
+    for k in range((n + EXP_BLOCK - 1) // EXP_BLOCK):
+        start = k * EXP_BLOCK
+        w = min(<Py_ssize_t>EXP_BLOCK, n - start)
+        for i in range(w):
+            v = x[start + i]
+            e[i] = exp_nonpositive(v if v < 0 else -v)
+        for i in range(w):
+            v = x[start + i]
+            out[start + i] = (v if v < 0 else zero) - log1p_unit(e[i])
 
 
 cdef inline void sigmoid_backward_block(const floating* y, const floating* dy, floating* out,
