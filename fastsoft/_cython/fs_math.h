@@ -338,18 +338,16 @@ FS_INLINE float fs_expf_neg(float x)
 
 /* sigmoid(x) = 1 / (1 + exp(-x)), split on the sign so that exp(-|x|) never
  * overflows and x < 0 keeps full relative precision as e / (1 + e) (no
- * 1 - tiny): rounded exp, sum and quotient.  NaN gives NaN. */
-FS_INLINE float fs_sigmoid_f(float x)
-{
-    float e = fs_expf_neg(-fabsf(x));
-    return (x >= 0.0f ? 1.0f : e) / (1.0f + e);
-}
+ * 1 - tiny): rounded exp, sum and quotient.  NaN gives NaN.  In two steps
+ * (e = fs_sigmoid_exp(x), then fs_sigmoid_from_exp(x, e)) for loops that
+ * take a block's exps first (sigmoid_block in _kernels.pxi). */
+FS_INLINE float fs_sigmoid_exp_f(float x) { return fs_expf_neg(-fabsf(x)); }
+FS_INLINE float fs_sigmoid_from_exp_f(float x, float e) { return (x >= 0.0f ? 1.0f : e) / (1.0f + e); }
+FS_INLINE float fs_sigmoid_f(float x) { return fs_sigmoid_from_exp_f(x, fs_sigmoid_exp_f(x)); }
 
-FS_INLINE double fs_sigmoid(double x)
-{
-    double e = fs_exp_neg(-fabs(x));
-    return (x >= 0.0 ? 1.0 : e) / (1.0 + e);
-}
+FS_INLINE double fs_sigmoid_exp(double x) { return fs_exp_neg(-fabs(x)); }
+FS_INLINE double fs_sigmoid_from_exp(double x, double e) { return (x >= 0.0 ? 1.0 : e) / (1.0 + e); }
+FS_INLINE double fs_sigmoid(double x) { return fs_sigmoid_from_exp(x, fs_sigmoid_exp(x)); }
 
 /* exp(v - m) in float32 with v - m split exactly (TwoSum): a rounded
  * difference d would cost |d| * 2^-24 of relative error (43 eps at d = -87). */
