@@ -1097,11 +1097,18 @@ cdef inline Py_ssize_t short_row_limit(Op op, bint single) noexcept nogil:
 
 cdef void rows_short(Op op, const floating* x, const floating* dy, floating* out,
                      Py_ssize_t outer, Py_ssize_t n, int nthreads) noexcept nogil:
-    """Blocks of SHORT_BLOCK // n rows spread over threads (for rows of at
-    most FS_SHORT_MAX_N, a multiple of 16 rows: whole groups for fs_short.h)."""
+    """Blocks of SHORT_BLOCK // n rows spread over threads: for rows of at
+    most FS_SHORT_MAX_N, a multiple of 16 rows (whole groups for
+    fs_short.h), for longer ones a multiple of 4 (short_sums takes four rows
+    at a time, and a row left over sums as one dependency chain: 16384 rows
+    of 100 float32, out=, 2 threads, blocks of 10 rows / 8: softmax 0.49 /
+    0.42 ms, logsumexp 0.45 / 0.37; of 70 float64, 14 rows / 12: 0.73 /
+    0.63)."""
     cdef Py_ssize_t per_block = SHORT_BLOCK // n
     if n <= FS_SHORT_MAX_N:
         per_block -= per_block % 16
+    else:
+        per_block -= per_block % 4
     cdef Py_ssize_t blocks = (outer + per_block - 1) // per_block
     cdef Py_ssize_t b, r0, count
     cdef Py_ssize_t out_stride = 1 if op == LOGSUMEXP else n
