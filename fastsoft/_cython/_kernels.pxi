@@ -58,6 +58,7 @@ cdef extern from "fs_math.h" nogil:
     void fs_pad32(const double* x, long w, double* xb)
     float fs_expf(float x)
     float fs_expf_small(float x)
+    float fs_expf_neg(float x)
     double fs_exp_neg(double x)
     double fs_sigmoid_exp(double x)
     float fs_sigmoid_exp_f(float x)
@@ -231,11 +232,14 @@ cdef inline floating log1p_unit(floating e) noexcept nogil:
 
 cdef inline floating exp_nonpositive(floating v) noexcept nogil:
     """exp(v) for v <= 0 (or NaN), for log_sigmoid: the result is in [0, 1],
-    so float32 lanes lose nothing to range.  float64 takes the lean exp
-    (1.06 ulp): log_sigmoid stays within 0.85 eps * max(|ref|, 1) of its
-    4 eps bound (measured against long double on 3.4e7 arguments)."""
+    so float32 lanes lose nothing to range.  Both dtypes take the lean exp
+    (1.06 ulp): log_sigmoid stays within 0.88 eps * max(|ref|, 1) of its
+    4 eps bound for float64 (measured against long double on 3.4e7
+    arguments), and for float32 measured the same with fs_expf_small
+    (0.875 eps * max(|ref|, 1), 1.248 eps relative, on 2.4e7 arguments:
+    normal at scales 0.1 to 30, uniform on [-110, 110]) in 10% less time."""
     if floating is float:
-        return fs_expf_small(v)
+        return fs_expf_neg(v)
     else:
         return fs_exp_neg(v)
 

@@ -337,9 +337,9 @@ FS_INLINE float fs_expf_small(float x)
 
 /* fs_expf_small without the rounding error of r folded back in: 17
  * operations instead of 20, max error 1.06 float32 ulp instead of 0.96 (see
- * the top of this file).  For float32 sigmoid only, whose result it leaves
- * within 1.48 eps (fs_sigmoid_f); log_sigmoid's log1p(exp(-|x|)) keeps the
- * more exact fs_expf_small. */
+ * the top of this file).  For float32 sigmoid, whose result it leaves
+ * within 1.48 eps (fs_sigmoid_f), and log_sigmoid's log1p(exp(-|x|)),
+ * whose end-to-end error measured the same as with fs_expf_small. */
 FS_INLINE float fs_expf_neg(float x)
 {
     float xc = x < -104.0f ? -104.0f : x;
