@@ -98,17 +98,17 @@ FS_INLINE double fs_pow2i(double k)
  * every double exp here is 1 + r + r^2 q(r) with this q. */
 FS_INLINE double fs_exp_q(double r)
 {
-    double q = 0x1.af389ecfc4b9cp-26;
-    q = q * r + 0x1.28917c89a43a7p-22;
-    q = q * r + 0x1.71de0db2f6b19p-19;
-    q = q * r + 0x1.a019b9149a41cp-16;
-    q = q * r + 0x1.a01a01a7c2efep-13;
-    q = q * r + 0x1.6c16c17889ef1p-10;
-    q = q * r + 0x1.11111111109b5p-7;
-    q = q * r + 0x1.5555555553d68p-5;
-    q = q * r + 0x1.5555555555556p-3;
-    q = q * r + 0x1.0000000000001p-1;
-    return q;
+    /* c2..c9 by Estrin's scheme, c1 and c0 by Horner's rule (as in
+     * fs_log1p_unit): 6 dependent steps instead of 10. */
+    double r2 = r * r;
+    double r4 = r2 * r2;
+    double p2 = 0x1.5555555553d68p-5 + 0x1.11111111109b5p-7 * r;
+    double p4 = 0x1.6c16c17889ef1p-10 + 0x1.a01a01a7c2efep-13 * r;
+    double p6 = 0x1.a019b9149a41cp-16 + 0x1.71de0db2f6b19p-19 * r;
+    double p8 = 0x1.28917c89a43a7p-22 + 0x1.af389ecfc4b9cp-26 * r;
+    double high = (p2 + p4 * r2) + (p6 + p8 * r2) * r4;
+    double q = 0x1.5555555555556p-3 + high * r;
+    return 0x1.0000000000001p-1 + q * r;
 }
 
 /* k = round(x / ln 2) (as a double) and r = x - k ln 2, for |x| < 2^40.
