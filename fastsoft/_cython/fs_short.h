@@ -13,7 +13,9 @@
  * store per element for a spread.  (Row sums the same way, in double, were
  * slower than the scalar loops, which gcc vectorizes four rows at a time:
  * (65536, 10) float32 softmax, out=, 2 threads, 0.153-0.157 ms scalar,
- * 0.163-0.166 ms windows.)
+ * 0.163-0.166 ms windows.  Float32 row sums of 8 to 16 take one masked
+ * load per row and a sum across eight rows' vectors instead:
+ * fs_short_sums_f.)
  *
  * Each function does whole groups only and returns how many rows it did
  * (0 without AVX-512, or for n outside [2, 16]); the caller does the rest.
@@ -27,6 +29,8 @@
 #define FASTSOFT_FS_SHORT_H
 
 #define FS_SHORT_MAX_N 16
+/* Rows of FS_SHORT_SUMS_MIN_N to FS_SHORT_MAX_N float32 take fs_short_sums_f. */
+#define FS_SHORT_SUMS_MIN_N 8
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 #include <immintrin.h>
@@ -227,6 +231,58 @@ static long fs_short_spread_d(const double *vals, double *out, long count, long 
 #undef FS_CALL_
 }
 
+/* Lane k of the result: the sum of the eight lanes of a[k], for k < 8.
+ * Three levels of pairwise sums across the vectors: adjacent lanes
+ * (unpacklo/unpackhi), then 128-bit halves, then 256-bit halves. */
+static inline __m512d fs_lane_totals8(const __m512d *a)
+{
+    __m512d t[4], s[2];
+    long k;
+    FS_UNROLL for (k = 0; k < 4; k++)
+        t[k] = _mm512_add_pd(_mm512_unpacklo_pd(a[2 * k], a[2 * k + 1]),
+                             _mm512_unpackhi_pd(a[2 * k], a[2 * k + 1]));
+    /* t[k]: in each 128-bit chunk c, partial sums of rows 2k and 2k + 1. */
+    FS_UNROLL for (k = 0; k < 2; k++)
+        s[k] = _mm512_add_pd(_mm512_shuffle_f64x2(t[2 * k], t[2 * k + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f64x2(t[2 * k], t[2 * k + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    /* s[k]: chunks (rows 4k, 4k + 1), (4k, 4k + 1), (4k + 2, 4k + 3), (4k + 2, 4k + 3). */
+    return _mm512_add_pd(_mm512_shuffle_f64x2(s[0], s[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f64x2(s[0], s[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* total[r] = the sum of row r of e (rows of n float32, FS_SHORT_SUMS_MIN_N
+ * <= n <= FS_SHORT_MAX_N), in double, eight rows at a time: each row one
+ * masked load (the lanes past n read as 0 and do not fault), its two halves
+ * widened and added, then the eight rows' lanes summed across vectors
+ * (fs_lane_totals8): 2.6 + 4 operations per row where the scalar loops,
+ * four rows at a time, take about 2.25 per element (a load and an insert
+ * into the lanes of four rows).  (65536, n) float32, out=, 2 threads,
+ * speed-up of softmax / logsumexp: n = 16 1.18 / 1.17, 10 1.10 / 1.07, 8
+ * 1.04 / 1.02, 7 1.00 / 1.00, 4 0.86 / 0.89; shorter rows keep the scalar
+ * loops.  A last group of fewer than 8 rows loads nothing for the missing
+ * ones, so every row is summed in the same order wherever it falls. */
+static long fs_short_sums_f(const float *e, double *total, long count, long n)
+{
+    __m512d h[8];
+    const __mmask16 row_mask = (__mmask16)((1u << n) - 1u);
+    long r, k;
+    if (n < FS_SHORT_SUMS_MIN_N || n > FS_SHORT_MAX_N)
+        return 0;
+    for (r = 0; r < count; r += 8) {
+        FS_UNROLL for (k = 0; k < 8; k++) {
+            __m512 v = _mm512_maskz_loadu_ps(r + k < count ? row_mask : 0, e + (r + k) * n);
+            h[k] = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)),
+                                 _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+        }
+        if (count - r >= 8)
+            _mm512_storeu_pd(total + r, fs_lane_totals8(h));
+        else
+            _mm512_mask_storeu_pd(total + r, (__mmask8)((1u << (count - r)) - 1u),
+                                  fs_lane_totals8(h));
+    }
+    return count;
+}
+
 #else
 static inline long fs_short_max_f(const float *x, float *m, long count, long n)
 { (void)x; (void)m; (void)count; (void)n; return 0; }
@@ -236,6 +292,8 @@ static inline long fs_short_spread_f(const float *vals, float *out, long count, 
 { (void)vals; (void)out; (void)count; (void)n; return 0; }
 static inline long fs_short_spread_d(const double *vals, double *out, long count, long n)
 { (void)vals; (void)out; (void)count; (void)n; return 0; }
+static inline long fs_short_sums_f(const float *e, double *total, long count, long n)
+{ (void)e; (void)total; (void)count; (void)n; return 0; }
 #endif
 
 #endif /* FASTSOFT_FS_SHORT_H */
