@@ -443,23 +443,42 @@ cdef inline double piece_max(const floating* x, Py_ssize_t n, Py_ssize_t ahead=0
 cdef inline double piece_max_masked(const floating* x, const mask_t* mask, Py_ssize_t n,
                                     bint* found) noexcept nogil:
     """Max of the unmasked entries (NaN skipped, as piece_max); *found tells
-    whether there is any.  In MAX_LANES lanes, masked-out entries as -inf."""
+    whether there is any.  Rows of EXP_BLOCK and more a block at a time: the
+    entries into a buffer with the masked-out ones as -inf, then their max
+    in MAX_LANES lanes.  One loop of select-and-max spent its time moving
+    mask bits between registers: (8192, 1000), where= 90% True, out=, 2
+    threads, speed-up: softmax float32 1.29x, float64 1.12x; logsumexp
+    1.32x, 1.22x.  Shorter rows keep that loop (and their tail goes through
+    the buffer): the buffer's extra pass cost rows of 100 float32 0.87x."""
     cdef floating m[MAX_LANES]
-    cdef floating v
+    cdef floating buf[EXP_BLOCK]
     cdef mask_t any_unmasked = 0
-    cdef Py_ssize_t b, j, l, nv = n - n % MAX_LANES
+    cdef Py_ssize_t j0 = 0, b, i, l, w, wv
+    cdef floating v
     for l in range(MAX_LANES):
         m[l] = -INFINITY
-    for b in range(nv // MAX_LANES):
-        j = b * MAX_LANES
-        for l in range(MAX_LANES):
-            v = x[j + l] if mask[j + l] else -INFINITY
-            m[l] = v if v > m[l] else m[l]
-            any_unmasked |= mask[j + l]
-    for j in range(nv, n):
-        any_unmasked |= mask[j]
-        if mask[j] and x[j] > m[0]:
-            m[0] = x[j]
+    if n < EXP_BLOCK:  # short rows: the buffer's extra pass cost more
+        wv = n - n % MAX_LANES
+        for b in range(wv // MAX_LANES):
+            for l in range(MAX_LANES):
+                v = x[b * MAX_LANES + l] if mask[b * MAX_LANES + l] else -INFINITY
+                m[l] = v if v > m[l] else m[l]
+        j0 = wv
+    while j0 < n:
+        w = min(<Py_ssize_t>EXP_BLOCK, n - j0)
+        for i in range(w):
+            buf[i] = x[j0 + i] if mask[j0 + i] else -INFINITY
+        wv = w - w % MAX_LANES
+        for b in range(wv // MAX_LANES):
+            for l in range(MAX_LANES):
+                m[l] = buf[b * MAX_LANES + l] if buf[b * MAX_LANES + l] > m[l] else m[l]
+        for i in range(wv, w):
+            m[0] = buf[i] if buf[i] > m[0] else m[0]
+        j0 += w
+    # Whether any entry is unmasked, in a loop of its own: inside a loop of
+    # the max, this byte reduction kept gcc from vectorizing it.
+    for i in range(n):
+        any_unmasked |= mask[i]
     found[0] = any_unmasked != 0
     if floating is float:
         return fs_max32_f(m)
