@@ -112,6 +112,20 @@ def test_elementwise_in_place_across_blocks(name, dtype, backend):
     np.testing.assert_array_equal(x, want)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_where_in_place(name, dtype, rng, backend):
+    """where= with out= the input, rows of several 256-element blocks: the
+    masked kernels write a block's exps straight into out only when out is
+    not the input.  Bit for bit the result out of place."""
+    x = inputs_for(name, (7, 700), dtype, seed=seed_of(name, dtype))[0]
+    where = rng.random(x.shape) < 0.8
+    want = call(name, x, axis=1, where=where, backend=backend)
+    got = call(name, x, axis=1, where=where, out=x, backend=backend)
+    assert got is x
+    np.testing.assert_array_equal(x, want)
+
+
 @pytest.mark.parametrize("which", ["y", "dy"])
 @pytest.mark.parametrize("layout", ["C", "F", "negative"])
 @pytest.mark.parametrize(("name", "axis"), function_axes(BACKWARD, [-1, 0, (0, 2)]))
