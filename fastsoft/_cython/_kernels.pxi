@@ -1111,6 +1111,17 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     for r in range(count):
         total[r] = fs_log_ge1(total[r])  # the sums are >= 1 (or NaN)
     if op == LOG_SOFTMAX:
+        if floating is float and short_maxima_small(rowmax, count):
+            # Every row's max finite and below 2^20 in magnitude: max + log
+            # in double (off by at most 2^-33, far below float32's half ulp
+            # of the result) spread over the elements, and one subtraction
+            # each, where the exact form takes x - max and then the log.
+            for r in range(count):
+                total[r] = rowmax[r] + total[r]
+            short_spread_double(total, exps, count, n)
+            for i in range(size):
+                out[i] = <float>(x[i] - exps[i])
+            return
         # The logs spread over the rows' elements (into exps, free now), then
         # one loop over the block.
         short_spread_double(total, exps, count, n)
@@ -1123,6 +1134,15 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
                 out[r] = <floating>(m + total[r])
             else:  # +-inf max (NaN beats +inf beats -inf): total is not used
                 out[r] = <floating>logsumexp_finish(x + r * n, NULL, n, m, True, 0.0)
+
+
+cdef inline bint short_maxima_small(const floating* rowmax, Py_ssize_t count) noexcept nogil:
+    """Whether every row max is finite and below 2^20 in magnitude."""
+    cdef Py_ssize_t r
+    cdef bint small = True
+    for r in range(count):
+        small &= fabs(rowmax[r]) < 1048576.0  # false for inf and NaN
+    return small
 
 
 cdef inline Py_ssize_t short_row_limit(Op op, bint single) noexcept nogil:
