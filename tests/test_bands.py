@@ -16,7 +16,16 @@ import numpy as np
 import pytest
 
 import fastsoft
-from tests.util import KINDS, assert_matches, call, expected, inputs_for, seed_of
+from tests.util import (
+    HUGE_MAXIMA,
+    KINDS,
+    assert_matches,
+    call,
+    expected,
+    inputs_for,
+    seed_of,
+    tied_huge_maxima,
+)
 
 pytestmark = pytest.mark.skipif("cython" not in fastsoft.backends(),
                                 reason="the Cython backend is not built")
@@ -149,3 +158,22 @@ def test_band_mode_is_settable_and_restored():
         assert _cython.set_band_mode(0) == -1
     finally:
         _cython.set_band_mode(default)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("mode", [1, -1])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+def test_huge_column_maxima(cython_variant, name, dtype, mode, stream):
+    """Columns whose max is huge and tied (see tied_huge_maxima) in bands, in
+    chunks and, streamed, in pipelined chunks: float32 log_softmax folds max +
+    log(sum) into one shift only for maxima below 2^20."""
+    previous = cython_variant.set_stream_min_bytes(0 if stream else 1 << 60)
+    try:
+        for big in HUGE_MAXIMA:
+            x = np.ascontiguousarray(tied_huge_maxima(40, big, dtype).T)
+            exact, scale, result = expected(name, (x,), axis=0)
+            got = _run(cython_variant, mode, name, (x,), 0)
+            assert_matches(got, exact, scale, result, what=f"{name} {big} band mode {mode}")
+    finally:
+        cython_variant.set_stream_min_bytes(previous)

@@ -10,7 +10,17 @@ import mpmath
 import numpy as np
 import pytest
 
-from tests.util import BACKWARD, ELEMENTWISE, FUNCTIONS, MASKED, call, check, inputs_for
+from tests.util import (
+    BACKWARD,
+    ELEMENTWISE,
+    FUNCTIONS,
+    HUGE_MAXIMA,
+    MASKED,
+    call,
+    check,
+    inputs_for,
+    tied_huge_maxima,
+)
 
 FLOATS = ["float32", "float64"]
 inf, nan = np.inf, np.nan
@@ -353,6 +363,22 @@ def test_long_row_in_many_pieces(name, dtype, backend):
         y = check(name, (x,), backend=backend, axis=-1)
     if name != "logsumexp":
         assert np.unique(y[ties == 2.5]).size == 1
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+@pytest.mark.parametrize("n", [10, 100, 1000, 50_257])
+def test_huge_row_maxima_with_ties(n, name, dtype, backend):
+    """Rows whose max is of 2^60, 1e30 or -1e30 and taken by several entries, the
+    rest far below (exp of the gap is 0): log_softmax of a tied max is -log(ties),
+    which a kernel that folded max + log(sum) into one float64 shift would lose
+    (2^60 + log 7 rounds to 2^60).  Short rows, rows, and both axes."""
+    for big in HUGE_MAXIMA:
+        x = tied_huge_maxima(n, big, dtype)
+        got = check(name, (x,), backend=backend, axis=-1)
+        if name == "log_softmax":
+            np.testing.assert_allclose(got[2][x[2] == big], -math.log(7), rtol=1e-6)
+        check(name, (np.ascontiguousarray(x.T),), backend=backend, axis=0)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -155,6 +155,21 @@ def values(shape, dtype, kind="normal", rng=None):
         return np.asarray(x).astype(dtype)
 
 
+HUGE_MAXIMA = (2.0 ** 60, 1e30, -1e30)
+
+
+def tied_huge_maxima(n, big, dtype):
+    """Four rows of n entries whose max is ``big``, taken by 1, 2, 7 and n
+    entries, the rest 2^-10 * |big| below (so their exps are 0): the
+    log_softmax of a tied max is -log(ties), lost by a kernel that folds max +
+    log(sum) into one float64 shift at this magnitude."""
+    rng = np.random.default_rng(n)
+    x = np.full((4, n), big * (1 - np.sign(big) * 2.0 ** -10), dtype)
+    for r, ties in enumerate((1, 2, 7, n)):
+        x[r, rng.choice(n, size=ties, replace=False)] = big
+    return x
+
+
 def arrange(a, layout):
     """The values of ``a`` in memory layout ``layout`` (a new array or view).
 

@@ -625,7 +625,19 @@ cdef inline void piece_scale(floating* out, const mask_t* mask, Py_ssize_t n,
 cdef inline void piece_log_softmax(const floating* x, const mask_t* mask, floating* out,
                                    Py_ssize_t n, double shift, double log_sum) noexcept nogil:
     cdef Py_ssize_t j, h = min(to_alignment(x, sizeof(floating)), n)
-    if mask == NULL:
+    cdef double c = shift + log_sum
+    if floating is float and mask == NULL and fabs(shift) < 1048576.0:
+        # float32 with a finite max below 2^20 in magnitude: max + log in
+        # double (off by at most 2^-33, far below float32's half ulp of the
+        # result) and one subtraction per element, where the exact form takes
+        # x - max and then the log ((32, 50257), (8192, 1000), out=, 2
+        # threads: 1.02 to 1.03x).  A larger max keeps the exact form:
+        # 2^60 + log(7) would round to 2^60.
+        for j in range(h):
+            out[j] = <floating>(x[j] - c)
+        for j in range(h, n):
+            out[j] = <floating>(x[j] - c)
+    elif mask == NULL:
         for j in range(h):  # before x's first 64-byte boundary, then from it
             out[j] = log_softmax_value(x[j], shift, log_sum)
         for j in range(h, n):
@@ -1550,6 +1562,26 @@ cdef void cols_softmax(const floating* x, const mask_t* mask, floating* out,
                 orow[i] = orow[i] * inv[i] if mr[i] & col_found[i] else 0.0
 
 
+cdef inline bint fold_logs(const floating* col_max, double* col_sum, Py_ssize_t w,
+                           bint allowed) noexcept nogil:
+    """col_sum[i] = log(col_sum[i]); or, where allowed, for float32 columns
+    whose maxima are all finite and below 2^20 in magnitude, col_max[i] +
+    log(col_sum[i]) (returns True): log_softmax is then x - that, in
+    double, one subtraction per element (see piece_log_softmax)."""
+    cdef Py_ssize_t i
+    cdef bint small = floating is float and allowed
+    if small:
+        for i in range(w):
+            small &= fabs(col_max[i]) < 1048576.0  # false for inf and NaN
+    if small:
+        for i in range(w):
+            col_sum[i] = col_max[i] + log(col_sum[i])
+    else:
+        for i in range(w):
+            col_sum[i] = log(col_sum[i])
+    return small
+
+
 cdef void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
                            Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
                            floating* col_max, double* col_sum, double* col_comp,
@@ -1566,12 +1598,14 @@ cdef void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
     cdef const mask_t* mr
     cols_max(x, mask, n, stride, w, col_max, col_found)
     cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp)
-    for i in range(w):
-        col_sum[i] = log(col_sum[i])
+    cdef bint folded = fold_logs(col_max, col_sum, w, mask == NULL)
     for j in range(n):
         xr = x + j * stride
         orow = out + j * stride
-        if mask == NULL:
+        if folded:
+            for i in range(w):
+                orow[i] = <floating>(xr[i] - col_sum[i])
+        elif mask == NULL:
             for i in range(w):
                 orow[i] = log_softmax_value(xr[i], col_max[i], col_sum[i])
         else:
@@ -1727,8 +1761,9 @@ cdef inline void pipe_sum_row(Op op, const floating* xr, floating* er, Py_ssize_
 
 cdef inline void pipe_write_row(Op op, const floating* xr, const floating* er, floating* orow,
                                 Py_ssize_t w, const double* slot, Py_ssize_t chunk,
-                                floating* b) noexcept nogil:
-    """One row of a chunk's last pass, through the L1 buffer b, streamed out."""
+                                bint folded, floating* b) noexcept nogil:
+    """One row of a chunk's last pass, through the L1 buffer b, streamed out
+    (folded: the slot holds max + log, see fold_logs)."""
     cdef Py_ssize_t i
     cdef const floating* col_max = <const floating*>slot
     cdef const double* col_log = slot + chunk
@@ -1736,6 +1771,9 @@ cdef inline void pipe_write_row(Op op, const floating* xr, const floating* er, f
     if op == SOFTMAX:
         for i in range(w):
             b[i] = er[i] * inv[i]
+    elif folded:
+        for i in range(w):
+            b[i] = <floating>(xr[i] - col_log[i])
     else:
         for i in range(w):
             b[i] = log_softmax_value(xr[i], col_max[i], col_log[i])
@@ -1754,7 +1792,7 @@ cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
     float64 1.05, log_softmax 1.02 / 0.99; (512, 16384) 1.01 to 1.06;
     (200, 65536) 1.06 to 1.10)."""
     cdef Py_ssize_t t, i, j, w, i0, base, pw = 0, pbase = 0, next_i0, next_base, next_w
-    cdef bint pending = False
+    cdef bint pending = False, folded = False, prev_folded = False
     cdef double* cur = scratch
     cdef double* prev = scratch + 3 * chunk
     cdef floating* cur_exps = exps
@@ -1791,7 +1829,7 @@ cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
             if pending:
                 pipe_write_row(op, x + pbase + j * inner,
                                prev_exps + j * pw if op == SOFTMAX else NULL,
-                               out + pbase + j * inner, pw, prev, chunk, b)
+                               out + pbase + j * inner, pw, prev, chunk, prev_folded, b)
         if op == SOFTMAX:
             inv = <floating*>cur_comp
             for i in range(w):
@@ -1799,7 +1837,8 @@ cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
                 inv[i] = <floating>(1.0 / cur_sum[i])
         else:
             for i in range(w):
-                cur_sum[i] = log(cur_sum[i] - cur_comp[i])
+                cur_sum[i] -= cur_comp[i]
+            folded = fold_logs(cur_max, cur_sum, w, True)
         swap = prev
         prev = cur
         cur = swap
@@ -1808,11 +1847,12 @@ cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
         cur_exps = swap_exps
         pw = w
         pbase = base
+        prev_folded = folded
         pending = True
     if pending:
         for j in range(n):
             pipe_write_row(op, x + pbase + j * inner, prev_exps + j * pw if op == SOFTMAX else NULL,
-                           out + pbase + j * inner, pw, prev, chunk, b)
+                           out + pbase + j * inner, pw, prev, chunk, prev_folded, b)
 
 
 cdef void cols_logsumexp_pipelined(const floating* x, floating* out, Py_ssize_t n,
@@ -2213,11 +2253,12 @@ cdef void band_write(Op op, const floating* y, const floating* dy, floating* out
 cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, floating* out,
                              Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
                              const floating* col_max, const double* col_log,
-                             const floating* inv, bint exps_stored) noexcept nogil:
+                             const floating* inv, bint exps_stored, bint folded) noexcept nogil:
     """softmax (exps taken again from x, or where exps_stored (unmasked
     float32 only: see cols_bands) those band_sums left in out, times the
     reciprocals inv: the bits of cols_softmax) or
-    log_softmax (col_log: logs of the sums) of rows j0..j1-1; masked-out
+    log_softmax (col_log: logs of the sums, or with folded max + log: see
+    fold_logs) of rows j0..j1-1; masked-out
     entries (so every entry of a column with none unmasked) get 0 (softmax) or
     -inf.  Plain stores: streamed through an L1 buffer, as the pipelined
     chunks write, they were slower here (axis=0, out=, 2 threads, ms,
@@ -2250,6 +2291,9 @@ cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, float
             elif op == SOFTMAX:
                 for i in range(pw):
                     o[i] = exp_shifted(xr[i], col_max[c + i]) * inv[c + i]
+            elif folded:
+                for i in range(pw):
+                    o[i] = <floating>(xr[i] - col_log[c + i])
             else:
                 for i in range(pw):
                     o[i] = log_softmax_value(xr[i], col_max[c + i], col_log[c + i])
@@ -2306,6 +2350,7 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
     # (10000, 512) 1.85 / 1.51, (100000, 100) 4.6 / 4.1; float64 (8192, 1024)
     # 6.7 / 7.8, (100000, 100) 10.7 / 12.9.
     cdef bint exps_stored = floating is float and op == SOFTMAX and mask == NULL
+    cdef bint folded = False
     cdef double* part = <double*>malloc((2 * nt * width + pieces + 2 * width) * sizeof(double))
     cdef float* sum32 = <float*>malloc(width * sizeof(float))
     cdef mask_t* found = <mask_t*>malloc((nt + 1) * width)  # the bands', then the columns'
@@ -2358,13 +2403,12 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
                 for i in range(w):
                     inv[i] = <floating>(1.0 / part[i])
             elif op == LOG_SOFTMAX:
-                for i in range(w):
-                    part[i] = log(part[i])
+                folded = fold_logs(col_max, part, w, mask == NULL)
             for t in prange(nt, schedule='static', num_threads=nt):
                 if forward:
                     band_write_forward(op, y + base, slab_mask, out + base, t * n // nt,
                                        (t + 1) * n // nt, inner, w, col_max, part, inv,
-                                       exps_stored)
+                                       exps_stored, folded)
                 else:
                     band_write(op, y + base, dy + base, out + base, t * n // nt,
                                (t + 1) * n // nt, inner, w, part, sum32, piece_abs_max)
