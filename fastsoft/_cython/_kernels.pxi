@@ -173,10 +173,6 @@ cdef enum:
     # Bytes of a piece of a long row split across threads (rows_split_local):
     # it stays in L2 between the piece's passes.
     SPLIT_PIECE_BYTES = 1 << 18
-    # The largest |row max| of unshifted exps (plain_exps): exp(40) = 2.4e17
-    # (float32: fs_expf_neg holds to 43), exp(600) = 3.8e260 (float64: to 664).
-    PLAIN_MAX_F32 = 40
-    PLAIN_MAX_F64 = 600
     # Results of at least this many bytes are written with streaming stores
     # (fs_platform.h), through a stack buffer of STREAM_CHUNK elements (in
     # L1), by the kernels that are memory-bound: float32 sigmoid,
@@ -228,45 +224,6 @@ cdef inline floating exp_shifted(floating v, double shift) noexcept nogil:
         return fs_expf_diff_nonpositive(v, <float>shift)
     else:
         return fs_exp_diff_nonpositive(v, shift)
-
-
-cdef inline floating exp_plain(floating v) noexcept nogil:
-    """exp(v) for v <= PLAIN_MAX (or NaN; -inf gives 0): the lean exps
-    without the exact difference (1.05 float32 ulp on [-104, 43], 1.08 ulp
-    on [-746, 664]: check_fs_math.c)."""
-    if floating is float:
-        return fs_expf_neg(v)
-    else:
-        return fs_exp_neg(v)
-
-
-cdef inline bint plain_exps(const floating* dtype_of, double row_max, Op op) noexcept nogil:
-    """Whether a row (or a chunk of columns) whose max is row_max may take
-    its exps unshifted, exp(x) instead of exp(x - max), and divide by (or
-    take the log of) their sum.  The shifted form takes the exact difference
-    x - max, a TwoSum of 5 of the exp's 22 operations; the unshifted one made
-    (8192, 1000) and (32, 50257), out=, 2 threads, 1.10 to 1.24x as fast
-    (float32), 1.04 to 1.14x (float64).  It may when
-    - no exp overflows: max <= PLAIN_MAX (and the sum stays far from
-      overflow);
-    - every exp that matters is a normal number.  logsumexp and log_softmax
-      need only the sum, at least exp(max): with max >= -PLAIN_MAX the
-      subnormal exps (of x below -87 float32, -708 float64) add at most
-      n * 2^-149 (2^-1074) to it, far below its eps.  softmax needs each
-      exp: with max >= 0, exp(x) >= exp(x - max) / sum, so a subnormal exp is
-      a subnormal result;
-    - and, for log_softmax, x - log(sum) does not cancel what log(sum) lost:
-      float32 only, whose log of the sum is in double (2^-53 |log(sum)| is
-      far below float32's eps; a float64 log would err by |max| eps).
-    The error bounds are those of the shifted form: the lean exps (1.05
-    float32 ulp, 1.08 ulp float64 on these ranges) err as much as the
-    shifted ones (1.08, 1.06); only, no exp is exactly 1."""
-    cdef double limit = PLAIN_MAX_F32 if floating is float else PLAIN_MAX_F64
-    if op == SOFTMAX:
-        return 0.0 <= row_max <= limit
-    if op == LOG_SOFTMAX and floating is double:
-        return False
-    return -limit <= row_max <= limit
 
 
 cdef inline floating log1p_unit(floating e) noexcept nogil:
@@ -543,7 +500,7 @@ cdef inline void lanes_add(double* s, double* c, const floating* e, Py_ssize_t w
 
 
 cdef inline void exp_add_padded(const floating* x, floating* out, Py_ssize_t w, double shift,
-                                bint plain, double* s, double* c) noexcept nogil:
+                                double* s, double* c) noexcept nogil:
     """exp(x[j] - shift) for j < w <= LANES into out (unless NULL; out may be
     x) and into the sum lanes: padded with -inf (whose exp is 0) to one whole
     lane loop, so that a row's head and tail run vectorized, not as scalar
@@ -552,12 +509,8 @@ cdef inline void exp_add_padded(const floating* x, floating* out, Py_ssize_t w, 
     cdef floating eb[LANES]
     cdef Py_ssize_t l
     pad32(x, w, xb)
-    if plain:
-        for l in range(LANES):
-            eb[l] = exp_plain(xb[l])
-    else:
-        for l in range(LANES):
-            eb[l] = exp_shifted(xb[l], shift)
+    for l in range(LANES):
+        eb[l] = exp_shifted(xb[l], shift)
     if out != NULL:
         for l in range(w):
             out[l] = eb[l]
@@ -566,9 +519,9 @@ cdef inline void exp_add_padded(const floating* x, floating* out, Py_ssize_t w, 
 
 
 cdef inline double piece_exp_store_sum(const floating* x, floating* out, Py_ssize_t n,
-                                       double shift, bint plain=False) noexcept nogil:
-    """out[j] = exp(x[j] - shift), or exp(x[j]) where plain (see plain_exps)
-    (out NULL: only the sum); returns the sum of the exps (in double)."""
+                                       double shift) noexcept nogil:
+    """out[j] = exp(x[j] - shift) (out NULL: only the sum); returns the sum of
+    the exps (in double)."""
     cdef floating e[EXP_BLOCK]
     cdef double s[LANES]
     cdef double c[LANES]
@@ -578,33 +531,25 @@ cdef inline double piece_exp_store_sum(const floating* x, floating* out, Py_ssiz
     # elements from it, then the tail.
     j0 = min(to_alignment(x, sizeof(floating)), n)
     if j0 > 0:
-        exp_add_padded(x, out, j0, shift, plain, s, c)
+        exp_add_padded(x, out, j0, shift, s, c)
     while n - j0 >= LANES:
         w = min(EXP_BLOCK, (n - j0) - (n - j0) % LANES)
         if out != NULL and <const floating*>out != x:
             # Straight into out (the vectorizer's overlap check passes).
-            if plain:
-                for i in range(w):
-                    out[j0 + i] = exp_plain(x[j0 + i])
-            else:
-                for i in range(w):
-                    out[j0 + i] = exp_shifted(x[j0 + i], shift)
+            for i in range(w):
+                out[j0 + i] = exp_shifted(x[j0 + i], shift)
             lanes_add(s, c, out + j0, w, floating is double)
         else:
             # In place: through the buffer, or the loop would run scalar.
-            if plain:
-                for i in range(w):
-                    e[i] = exp_plain(x[j0 + i])
-            else:
-                for i in range(w):
-                    e[i] = exp_shifted(x[j0 + i], shift)
+            for i in range(w):
+                e[i] = exp_shifted(x[j0 + i], shift)
             if out != NULL:
                 for i in range(w):
                     out[j0 + i] = e[i]
             lanes_add(s, c, e, w, floating is double)
         j0 += w
     if j0 < n:
-        exp_add_padded(x + j0, NULL if out == NULL else out + j0, n - j0, shift, plain, s, c)
+        exp_add_padded(x + j0, NULL if out == NULL else out + j0, n - j0, shift, s, c)
     return lanes_result(s, c, floating is double)
 
 
@@ -640,10 +585,9 @@ cdef inline double piece_exp_store_sum_masked(const floating* x, const mask_t* m
     return lanes_result(s, c, floating is double)
 
 
-cdef inline double piece_sum_exp(const floating* x, Py_ssize_t n, double shift,
-                                 bint plain=False) noexcept nogil:
-    """Sum of exp(x[j] - shift), or of exp(x[j]) where plain."""
-    return piece_exp_store_sum(x, NULL, n, shift, plain)
+cdef inline double piece_sum_exp(const floating* x, Py_ssize_t n, double shift) noexcept nogil:
+    """Sum of exp(x[j] - shift)."""
+    return piece_exp_store_sum(x, NULL, n, shift)
 
 
 cdef inline double piece_sum_exp_masked(const floating* x, const mask_t* mask, Py_ssize_t n,
@@ -913,7 +857,7 @@ cdef inline void softmax_row(const floating* x, const mask_t* mask, floating* ou
     if not found:
         piece_fill(out, n, 0.0)
     elif mask == NULL:
-        total = piece_exp_store_sum(x, out, n, shift, plain_exps(x, shift, SOFTMAX))
+        total = piece_exp_store_sum(x, out, n, shift)
         piece_scale(out, NULL, n, 1.0 / total)
     else:
         total = piece_exp_store_sum_masked(x, mask, out, n, shift)
@@ -933,8 +877,6 @@ cdef inline void log_softmax_row(const floating* x, const mask_t* mask, floating
     cdef double shift = row_shift(x, mask, n, &found)
     if not found:
         piece_fill(out, n, -INFINITY)
-    elif mask == NULL and plain_exps(x, shift, LOG_SOFTMAX):
-        piece_log_softmax(x, NULL, out, n, 0.0, log(piece_sum_exp(x, n, shift, True)))
     else:
         piece_log_softmax(x, mask, out, n, shift, log(row_sum_exp(x, mask, n, shift)))
 
@@ -954,8 +896,6 @@ cdef inline double logsumexp_row(const floating* x, const mask_t* mask,
     cdef double shift = row_shift(x, mask, n, &found)
     if not found or shift - shift != 0.0:
         return logsumexp_finish(x, mask, n, shift, found, 0.0)
-    if mask == NULL and plain_exps(x, shift, LOGSUMEXP):
-        return log(piece_sum_exp(x, n, shift, True))
     return logsumexp_finish(x, mask, n, shift, found, row_sum_exp(x, mask, n, shift))
 
 
@@ -1512,9 +1452,8 @@ cdef inline void cols_max(const floating* x, const mask_t* mask, Py_ssize_t n,
 cdef inline void cols_sum_exp(const floating* x, const mask_t* mask, floating* out,
                               Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
                               const floating* col_max, double* col_sum,
-                              double* col_comp, bint plain=False) noexcept nogil:
-    """Column sums of exp(x - col_max), or unmasked and plain of exp(x) (see
-    cols_plain); stores the exps in out unless out is NULL."""
+                              double* col_comp) noexcept nogil:
+    """Column sums of exp(x - col_max); stores the exps in out unless out is NULL."""
     cdef Py_ssize_t i, j
     cdef const floating* xr
     cdef const mask_t* mr
@@ -1526,21 +1465,12 @@ cdef inline void cols_sum_exp(const floating* x, const mask_t* mask, floating* o
     for j in range(n):
         xr = x + j * stride
         mr = NULL if mask == NULL else mask + j * stride
-        if mask == NULL and out != NULL and plain:
-            orow = out + j * stride
-            for i in range(w):
-                e = exp_plain(xr[i])
-                orow[i] = <floating>e
-                add_to(&col_sum[i], &col_comp[i], e, floating is double)
-        elif mask == NULL and out != NULL:
+        if mask == NULL and out != NULL:
             orow = out + j * stride
             for i in range(w):
                 e = exp_shifted(xr[i], col_max[i])
                 orow[i] = <floating>e
                 add_to(&col_sum[i], &col_comp[i], e, floating is double)
-        elif mask == NULL and plain:
-            for i in range(w):
-                add_to(&col_sum[i], &col_comp[i], exp_plain(xr[i]), floating is double)
         elif mask == NULL:
             for i in range(w):
                 add_to(&col_sum[i], &col_comp[i], exp_shifted(xr[i], col_max[i]), floating is double)
@@ -1608,22 +1538,17 @@ cdef void cols_softmax(const floating* x, const mask_t* mask, floating* out,
     cdef floating buf[MAX_COLUMN_CHUNK + 16]
     cdef floating* b = buf + to_alignment(buf, sizeof(floating))
     cols_max(x, mask, n, stride, w, col_max, col_found)
-    cdef bint plain = mask == NULL and cols_plain(col_max, w, SOFTMAX)
     if stream and mask == NULL:
-        cols_sum_exp(x, NULL, NULL, n, stride, w, col_max, col_sum, col_comp, plain)
+        cols_sum_exp(x, NULL, NULL, n, stride, w, col_max, col_sum, col_comp)
         for i in range(w):
             inv[i] = <floating>(1.0 / col_sum[i])
         for j in range(n):
             xr = x + j * stride
-            if plain:
-                for i in range(w):
-                    b[i] = exp_plain(xr[i]) * inv[i]
-            else:
-                for i in range(w):
-                    b[i] = exp_shifted(xr[i], col_max[i]) * inv[i]
+            for i in range(w):
+                b[i] = exp_shifted(xr[i], col_max[i]) * inv[i]
             stream_copy(out + j * stride, b, w)
         return
-    cols_sum_exp(x, mask, out, n, stride, w, col_max, col_sum, col_comp, plain)
+    cols_sum_exp(x, mask, out, n, stride, w, col_max, col_sum, col_comp)
     for i in range(w):
         inv[i] = <floating>(1.0 / col_sum[i])
     for j in range(n):
@@ -1637,32 +1562,14 @@ cdef void cols_softmax(const floating* x, const mask_t* mask, floating* out,
                 orow[i] = orow[i] * inv[i] if mr[i] & col_found[i] else 0.0
 
 
-cdef inline bint cols_plain(const floating* col_max, Py_ssize_t w, Op op) noexcept nogil:
-    """Whether columns with these maxima may all take their exps unshifted
-    (plain_exps for each: one choice per chunk keeps its loops free of
-    branches)."""
-    cdef floating lo = INFINITY, hi = -INFINITY
-    cdef Py_ssize_t i
-    for i in range(w):
-        lo = col_max[i] if col_max[i] < lo else lo
-        hi = col_max[i] if col_max[i] > hi else hi
-    # (NaN maxima cannot occur: the max skips NaN.)
-    return w > 0 and plain_exps(col_max, lo, op) and plain_exps(col_max, hi, op)
-
-
 cdef inline bint fold_logs(const floating* col_max, double* col_sum, Py_ssize_t w,
-                           bint allowed, bint plain=False) noexcept nogil:
+                           bint allowed) noexcept nogil:
     """col_sum[i] = log(col_sum[i]); or, where allowed, for float32 columns
     whose maxima are all finite and below 2^20 in magnitude, col_max[i] +
     log(col_sum[i]) (returns True): log_softmax is then x - that, in
-    double, one subtraction per element (see piece_log_softmax).  plain (the
-    sums of unshifted exps): log(col_sum[i]), and True."""
+    double, one subtraction per element (see piece_log_softmax)."""
     cdef Py_ssize_t i
     cdef bint small = floating is float and allowed
-    if plain:
-        for i in range(w):
-            col_sum[i] = log(col_sum[i])
-        return True
     if small:
         for i in range(w):
             small &= fabs(col_max[i]) < 1048576.0  # false for inf and NaN
@@ -1690,9 +1597,8 @@ cdef void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
     cdef const floating* xr
     cdef const mask_t* mr
     cols_max(x, mask, n, stride, w, col_max, col_found)
-    cdef bint plain = mask == NULL and cols_plain(col_max, w, LOG_SOFTMAX)
-    cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp, plain)
-    cdef bint folded = fold_logs(col_max, col_sum, w, mask == NULL, plain)
+    cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp)
+    cdef bint folded = fold_logs(col_max, col_sum, w, mask == NULL)
     for j in range(n):
         xr = x + j * stride
         orow = out + j * stride
@@ -1715,24 +1621,18 @@ cdef inline void cols_logsumexp(const floating* x, const mask_t* mask, floating*
                                 mask_t* col_found) noexcept nogil:
     """out[i] = logsumexp of column i (out is the chunk's first result)."""
     cols_max(x, mask, n, stride, w, col_max, col_found)
-    cdef bint plain = mask == NULL and cols_plain(col_max, w, LOGSUMEXP)
-    cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp, plain)
-    cols_logsumexp_finish(x, mask, out, n, stride, w, col_max, col_sum, col_found, plain)
+    cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp)
+    cols_logsumexp_finish(x, mask, out, n, stride, w, col_max, col_sum, col_found)
 
 
 cdef inline void cols_logsumexp_finish(const floating* x, const mask_t* mask, floating* out,
                                        Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
                                        const floating* col_max, const double* col_sum,
-                                       const mask_t* col_found, bint plain=False) noexcept nogil:
-    """out[i] = logsumexp of column i from its max and its sum of exps (plain:
-    of unshifted exps, see cols_plain)."""
+                                       const mask_t* col_found) noexcept nogil:
+    """out[i] = logsumexp of column i from its max and its sum of exps."""
     cdef Py_ssize_t i, j
     cdef double m
     cdef bint has_nan
-    if plain:
-        for i in range(w):
-            out[i] = <floating>log(col_sum[i])
-        return
     for i in range(w):
         m = col_max[i]
         if not col_found[i]:
@@ -1844,24 +1744,15 @@ cdef inline void cols_log_softmax_backward(const floating* y, const floating* dy
 
 cdef inline void pipe_sum_row(Op op, const floating* xr, floating* er, Py_ssize_t w,
                               const floating* col_max, double* col_sum,
-                              double* col_comp, bint plain) noexcept nogil:
-    """One row's exps into the column sums (softmax: also into er); plain:
-    unshifted (see cols_plain)."""
+                              double* col_comp) noexcept nogil:
+    """One row's exps into the column sums (softmax: also into er)."""
     cdef Py_ssize_t i
     cdef floating e
-    if op == SOFTMAX and plain:
-        for i in range(w):
-            e = exp_plain(xr[i])
-            er[i] = e
-            add_to(&col_sum[i], &col_comp[i], e, floating is double)
-    elif op == SOFTMAX:
+    if op == SOFTMAX:
         for i in range(w):
             e = exp_shifted(xr[i], col_max[i])
             er[i] = e
             add_to(&col_sum[i], &col_comp[i], e, floating is double)
-    elif plain:
-        for i in range(w):
-            add_to(&col_sum[i], &col_comp[i], exp_plain(xr[i]), floating is double)
     else:
         for i in range(w):
             add_to(&col_sum[i], &col_comp[i], exp_shifted(xr[i], col_max[i]),
@@ -1901,7 +1792,7 @@ cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
     float64 1.05, log_softmax 1.02 / 0.99; (512, 16384) 1.01 to 1.06;
     (200, 65536) 1.06 to 1.10)."""
     cdef Py_ssize_t t, i, j, w, i0, base, pw = 0, pbase = 0, next_i0, next_base, next_w
-    cdef bint pending = False, folded = False, prev_folded = False, plain
+    cdef bint pending = False, folded = False, prev_folded = False
     cdef double* cur = scratch
     cdef double* prev = scratch + 3 * chunk
     cdef floating* cur_exps = exps
@@ -1922,7 +1813,6 @@ cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
         cur_sum = cur + chunk
         cur_comp = cur + 2 * chunk
         cols_max(x + base, NULL, n, inner, w, cur_max, col_found)
-        plain = cols_plain(cur_max, w, op)
         for i in range(w):
             cur_sum[i] = 0.0
             cur_comp[i] = 0.0
@@ -1935,7 +1825,7 @@ cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
             if next_w:
                 fs_prefetch_lines(x + next_base + j * inner, next_w * sizeof(floating))
             pipe_sum_row(op, x + base + j * inner, cur_exps + j * w if op == SOFTMAX else NULL,
-                         w, cur_max, cur_sum, cur_comp, plain)
+                         w, cur_max, cur_sum, cur_comp)
             if pending:
                 pipe_write_row(op, x + pbase + j * inner,
                                prev_exps + j * pw if op == SOFTMAX else NULL,
@@ -1948,7 +1838,7 @@ cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
         else:
             for i in range(w):
                 cur_sum[i] -= cur_comp[i]
-            folded = fold_logs(cur_max, cur_sum, w, True, plain)
+            folded = fold_logs(cur_max, cur_sum, w, True)
         swap = prev
         prev = cur
         cur = swap
@@ -1974,7 +1864,7 @@ cdef void cols_logsumexp_pipelined(const floating* x, floating* out, Py_ssize_t 
     round of sums alone; scratch: two slots of 3 * chunk doubles."""
     cdef Py_ssize_t t, i, j, w = 0, i0 = 0, base = 0, pw = 0, pbase = 0, pout = 0
     cdef Py_ssize_t ahead = PREFETCH_ROWS * inner
-    cdef bint pending = False, plain = False
+    cdef bint pending = False
     cdef double* cur = scratch
     cdef double* prev = scratch + 3 * chunk
     cdef double* swap
@@ -1992,7 +1882,6 @@ cdef void cols_logsumexp_pipelined(const floating* x, floating* out, Py_ssize_t 
                 cur_max[i] = -INFINITY
         prev_max = <floating*>prev
         if pending:
-            plain = cols_plain(prev_max, pw, LOGSUMEXP)
             for i in range(pw):
                 prev[chunk + i] = 0.0
                 prev[2 * chunk + i] = 0.0
@@ -2003,12 +1892,7 @@ cdef void cols_logsumexp_pipelined(const floating* x, floating* out, Py_ssize_t 
                     fs_prefetch_lines(xr + ahead, w * sizeof(floating))
                 for i in range(w):
                     cur_max[i] = xr[i] if xr[i] > cur_max[i] else cur_max[i]
-            if pending and plain:
-                xr = x + pbase + j * inner
-                for i in range(pw):
-                    add_to(&prev[chunk + i], &prev[2 * chunk + i], exp_plain(xr[i]),
-                           floating is double)
-            elif pending:
+            if pending:
                 xr = x + pbase + j * inner
                 for i in range(pw):
                     add_to(&prev[chunk + i], &prev[2 * chunk + i],
@@ -2017,7 +1901,7 @@ cdef void cols_logsumexp_pipelined(const floating* x, floating* out, Py_ssize_t 
             for i in range(pw):
                 prev[chunk + i] -= prev[2 * chunk + i]
             cols_logsumexp_finish(x + pbase, NULL, out + pout, n, inner, pw, prev_max,
-                                  prev + chunk, col_found, plain)
+                                  prev + chunk, col_found)
         swap = prev
         prev = cur
         cur = swap
@@ -2196,7 +2080,7 @@ cdef inline void band_term(Op op, const floating* yr, const floating* dyr, Py_ss
 cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* mask,
                     Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
                     const floating* col_max, double* col_sum, double* col_comp,
-                    floating* exps, bint plain) noexcept nogil:
+                    floating* exps) noexcept nogil:
     """Compensated sums over rows j0..j1-1 of columns 0..w-1: of dy * y
     (softmax_backward), of dy (log_softmax_backward), or of exp(y - col_max)
     (the forward functions: y is x; masked-out entries add nothing).
@@ -2211,8 +2095,7 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* 
     softmax_backward 1.48 -> 0.76).  exps (unmasked float32 softmax, else
     NULL): the exps are also stored there, at the rows' places (out), for
     band_write_forward to scale; in place (out is x) each element is read
-    before it is overwritten, and nothing reads x afterwards.  plain (unmasked
-    forward functions): the exps unshifted (see cols_plain)."""
+    before it is overwritten, and nothing reads x afterwards."""
     cdef Py_ssize_t i, j = j0
     cdef const floating* yr
     cdef const floating* dyr
@@ -2222,31 +2105,6 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* 
     for i in range(w):
         col_sum[i] = 0.0
         col_comp[i] = 0.0
-    if floating is float and exps != NULL and plain:
-        while j < j1:
-            yr = y + j * stride
-            er = exps + j * stride
-            if j + 4 <= j1:
-                for i in range(w):
-                    e0 = exp_plain(yr[i])
-                    e1 = exp_plain(yr[stride + i])
-                    e2 = exp_plain(yr[2 * stride + i])
-                    e3 = exp_plain(yr[3 * stride + i])
-                    er[i] = e0
-                    er[stride + i] = e1
-                    er[2 * stride + i] = e2
-                    er[3 * stride + i] = e3
-                    col_sum[i] += e0
-                    col_sum[i] += e1
-                    col_sum[i] += e2
-                    col_sum[i] += e3
-                j += 4
-            else:
-                for i in range(w):
-                    er[i] = exp_plain(yr[i])
-                    col_sum[i] += er[i]
-                j += 1
-        return
     if floating is float and exps != NULL:
         while j < j1:
             yr = y + j * stride
@@ -2272,14 +2130,6 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* 
                     col_sum[i] += er[i]
                 j += 1
         return
-    while plain and j + 4 <= j1:
-        yr = y + j * stride
-        for i in range(w):
-            add_to(&col_sum[i], &col_comp[i], exp_plain(yr[i]), floating is double)
-            add_to(&col_sum[i], &col_comp[i], exp_plain(yr[stride + i]), floating is double)
-            add_to(&col_sum[i], &col_comp[i], exp_plain(yr[2 * stride + i]), floating is double)
-            add_to(&col_sum[i], &col_comp[i], exp_plain(yr[3 * stride + i]), floating is double)
-        j += 4
     while mask == NULL and j + 4 <= j1 and (
             op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP):
         yr = y + j * stride
@@ -2315,10 +2165,7 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* 
     while j < j1:
         yr = y + j * stride
         dyr = dy + j * stride
-        if plain:
-            for i in range(w):
-                add_to(&col_sum[i], &col_comp[i], exp_plain(yr[i]), floating is double)
-        elif (op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP) and mask == NULL:
+        if (op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP) and mask == NULL:
             for i in range(w):
                 add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[i], col_max[i]),
                        floating is double)
@@ -2406,13 +2253,12 @@ cdef void band_write(Op op, const floating* y, const floating* dy, floating* out
 cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, floating* out,
                              Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
                              const floating* col_max, const double* col_log,
-                             const floating* inv, bint exps_stored, bint folded,
-                             bint plain) noexcept nogil:
+                             const floating* inv, bint exps_stored, bint folded) noexcept nogil:
     """softmax (exps taken again from x, or where exps_stored (unmasked
     float32 only: see cols_bands) those band_sums left in out, times the
     reciprocals inv: the bits of cols_softmax) or
     log_softmax (col_log: logs of the sums, or with folded max + log: see
-    fold_logs) of rows j0..j1-1 (plain: of unshifted exps); masked-out
+    fold_logs) of rows j0..j1-1; masked-out
     entries (so every entry of a column with none unmasked) get 0 (softmax) or
     -inf.  Plain stores: streamed through an L1 buffer, as the pipelined
     chunks write, they were slower here (axis=0, out=, 2 threads, ms,
@@ -2442,9 +2288,6 @@ cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, float
             elif op == SOFTMAX and exps_stored:
                 for i in range(pw):
                     o[i] = o[i] * inv[c + i]
-            elif op == SOFTMAX and plain:
-                for i in range(pw):
-                    o[i] = exp_plain(xr[i]) * inv[c + i]
             elif op == SOFTMAX:
                 for i in range(pw):
                     o[i] = exp_shifted(xr[i], col_max[c + i]) * inv[c + i]
@@ -2507,7 +2350,7 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
     # (10000, 512) 1.85 / 1.51, (100000, 100) 4.6 / 4.1; float64 (8192, 1024)
     # 6.7 / 7.8, (100000, 100) 10.7 / 12.9.
     cdef bint exps_stored = floating is float and op == SOFTMAX and mask == NULL
-    cdef bint folded = False, plain = False
+    cdef bint folded = False
     cdef double* part = <double*>malloc((2 * nt * width + pieces + 2 * width) * sizeof(double))
     cdef float* sum32 = <float*>malloc(width * sizeof(float))
     cdef mask_t* found = <mask_t*>malloc((nt + 1) * width)  # the bands', then the columns'
@@ -2546,27 +2389,26 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
                     for t in range(1, nt):
                         for i in range(w):
                             col_found[i] |= found[t * w + i]
-                plain = mask == NULL and cols_plain(col_max, w, op)
             for t in prange(nt, schedule='static', num_threads=nt):
                 band_sums(op, y + base, dy + base, slab_mask, t * n // nt, (t + 1) * n // nt,
                           inner, w, col_max, part + 2 * t * w, part + (2 * t + 1) * w,
-                          out + base if exps_stored else NULL, plain)
+                          out + base if exps_stored else NULL)
             bands_combine(op, y + base, dy + base, n, inner, w, nt, part, sum32,
                           piece_abs_max)
             if op == LOGSUMEXP:
                 cols_logsumexp_finish(y + base, slab_mask, out + o * inner + g, n, inner, w,
-                                      col_max, part, col_found, plain)
+                                      col_max, part, col_found)
                 continue
             if op == SOFTMAX:
                 for i in range(w):
                     inv[i] = <floating>(1.0 / part[i])
             elif op == LOG_SOFTMAX:
-                folded = fold_logs(col_max, part, w, mask == NULL, plain)
+                folded = fold_logs(col_max, part, w, mask == NULL)
             for t in prange(nt, schedule='static', num_threads=nt):
                 if forward:
                     band_write_forward(op, y + base, slab_mask, out + base, t * n // nt,
                                        (t + 1) * n // nt, inner, w, col_max, part, inv,
-                                       exps_stored, folded, plain)
+                                       exps_stored, folded)
                 else:
                     band_write(op, y + base, dy + base, out + base, t * n // nt,
                                (t + 1) * n // nt, inner, w, part, sum32, piece_abs_max)
