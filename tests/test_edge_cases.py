@@ -342,6 +342,34 @@ def test_equal_inputs_in_different_pieces(name, dtype, backend):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("n", [1, 2, 10, 1000])
+def test_bounds_and_exact_values_at_the_max(n, dtype, backend):
+    """softmax <= 1, log_softmax <= 0 and logsumexp >= max hold exactly (not
+    only within rounding), and a group with one finite entry gives exactly 1,
+    0 and that entry, for maxima of any size, along rows and columns: the max's
+    own exp is exactly 1.  (exp(x) / sum(exp(x)) unshifted, tried where no exp
+    could overflow, gave logsumexp of [0.25] below 0.25 and failed 20 of these.)"""
+    rng = np.random.default_rng(n)
+    maxima = np.concatenate([rng.uniform(-50, 50, 60), [0.0, 0.25, 1.0, 5.0, 39.5, -0.25]])
+    x = (maxima[:, None] - rng.uniform(0, 20, (maxima.size, n))).astype(dtype)
+    x[np.arange(maxima.size), rng.integers(0, n, maxima.size)] = maxima.astype(dtype)
+    lonely = np.full_like(x, -inf)
+    lonely[:, 0] = x.max(axis=1)
+    for axis, a, one in ((-1, x, n == 1), (0, np.ascontiguousarray(x.T), n == 1),
+                         (-1, lonely, True), (0, np.ascontiguousarray(lonely.T), True)):
+        top = a.max(axis=axis, keepdims=True)
+        y = call("softmax", a, axis=axis, backend=backend)
+        ls = call("log_softmax", a, axis=axis, backend=backend)
+        lse = call("logsumexp", a, axis=axis, keepdims=True, backend=backend)
+        assert np.all(y <= 1) and np.all(ls <= 0) and np.all(lse >= top)
+        if one:  # one finite entry per group
+            at_max = a == top
+            np.testing.assert_array_equal(y[at_max], 1)
+            np.testing.assert_array_equal(ls[at_max], 0)
+            np.testing.assert_array_equal(lse, top)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
 def test_long_row_in_many_pieces(name, dtype, backend):
     """One row of 300,001 elements: the Cython backend splits it into pieces of
