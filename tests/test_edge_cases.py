@@ -19,6 +19,7 @@ from tests.util import (
     call,
     check,
     inputs_for,
+    maxima_across_unshifted_range,
     tied_huge_maxima,
 )
 
@@ -347,14 +348,19 @@ def test_bounds_and_exact_values_at_the_max(n, dtype, backend):
     """softmax <= 1, log_softmax <= 0 and logsumexp >= max hold exactly (not
     only within rounding), and a group with one finite entry gives exactly 1,
     0 and that entry, for maxima of any size, along rows and columns: the max's
-    own exp is exactly 1.  (exp(x) / sum(exp(x)) unshifted, tried where no exp
-    could overflow, gave logsumexp of [0.25] below 0.25 and failed 20 of these.)"""
+    own term of the sum is exactly 1.  (exp(x) / sum(exp(x)) unshifted, tried
+    where no exp could overflow, gave logsumexp of [0.25] below 0.25 and failed
+    20 of these; the Cython rows now take the sum of unshifted exps relative
+    to the max's own exp, whose scalar and vectorized bits must agree: 2000
+    maxima, most of them in the range of unshifted exps.)"""
     rng = np.random.default_rng(n)
     maxima = np.concatenate([rng.uniform(-50, 50, 60), [0.0, 0.25, 1.0, 5.0, 39.5, -0.25]])
     x = (maxima[:, None] - rng.uniform(0, 20, (maxima.size, n))).astype(dtype)
     x[np.arange(maxima.size), rng.integers(0, n, maxima.size)] = maxima.astype(dtype)
-    lonely = np.full_like(x, -inf)
-    lonely[:, 0] = x.max(axis=1)
+    many = np.concatenate([rng.uniform(-41, 41, 1000), rng.uniform(-601, 601, 900),
+                           rng.uniform(-41, 41, 100) * 2.0 ** -rng.integers(1, 100, 100)])
+    lonely = np.full((many.size, n), -inf, dtype=dtype)
+    lonely[np.arange(many.size), rng.integers(0, n, many.size)] = many.astype(dtype)
     for axis, a, one in ((-1, x, n == 1), (0, np.ascontiguousarray(x.T), n == 1),
                          (-1, lonely, True), (0, np.ascontiguousarray(lonely.T), True)):
         top = a.max(axis=axis, keepdims=True)
@@ -367,6 +373,18 @@ def test_bounds_and_exact_values_at_the_max(n, dtype, backend):
             np.testing.assert_array_equal(y[at_max], 1)
             np.testing.assert_array_equal(ls[at_max], 0)
             np.testing.assert_array_equal(lse, top)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+@pytest.mark.parametrize("n", [10, 200, 1000])
+def test_row_maxima_across_the_unshifted_range(n, name, dtype, backend):
+    """Rows whose max m runs across and past the range where the Cython rows
+    take exp(x) unshifted for log_softmax and logsumexp (|m| <= 40 float32,
+    600 float64), each spread from m down to m - 120 (float32) or m - 800
+    (float64): their exps of x reach the subnormals, and past the range's ends
+    they would overflow or lose results that are normal numbers."""
+    check(name, (maxima_across_unshifted_range(n, dtype),), backend=backend, axis=-1)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -158,6 +158,19 @@ def values(shape, dtype, kind="normal", rng=None):
 HUGE_MAXIMA = (2.0 ** 60, 1e30, -1e30)
 
 
+def maxima_across_unshifted_range(n, dtype):
+    """Rows of n entries whose max runs across and past the range where the
+    Cython rows take exp(x) unshifted (|max| <= 40 float32, 600 float64),
+    each spread evenly from its max down to 120 (float32) or 800 (float64)
+    below it: their exps of x reach the subnormals, and past the range's ends
+    they would overflow or lose results that are normal numbers."""
+    top = 120.0 if np.dtype(dtype) == np.float32 else 800.0
+    maxima = [-1e4, -750.0, -601.0, -599.0, -200.0, -100.0, -61.0, -41.0, -39.0, -5.0, -0.5,
+              0.0, 0.5, 5.0, 39.0, 41.0, 44.0, 89.0, 100.0, 599.0, 601.0, 665.0, 700.0, 1e4]
+    spread = np.linspace(0.0, top, n)[::-1]
+    return (np.array(maxima)[:, None] - spread).astype(dtype)
+
+
 def tied_huge_maxima(n, big, dtype):
     """Four rows of n entries whose max is ``big``, taken by 1, 2, 7 and n
     entries, the rest 2^-10 * |big| below (so their exps are 0): the

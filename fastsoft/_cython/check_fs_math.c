@@ -366,6 +366,33 @@ int main(void)
             }
         }
         printf("fs_exp_neg max %.3f ulp (at %.17g)\n", max_n, at_n);
+        /* And on the positive ranges where logsumexp and log_softmax take
+         * exp(x) unshifted (plain_exps in _kernels.pxi: row maxima up to 600
+         * and 40): fs_exp_neg on [0, 664], fs_expf_neg on [0, 43]. */
+        {
+            double max_p = 0, max_pf = 0, at_p = 0;
+            float at_pf = 0;
+            for (int rep = 0; rep < 8; rep++) {
+                for (int i = 0; i < N; i++)
+                    xs[i] = (rep % 2) ? uniform(0.0, 664.0) : uniform(0.0, 2.0);
+                for (int i = 0; i < N; i++)
+                    ys[i] = fs_exp_neg(xs[i]);
+                for (int i = 0; i < N; i++) {
+                    double e = ulp_err(ys[i], expl((long double)xs[i]), 53, -1021);
+                    if (e > max_p) { max_p = e; at_p = xs[i]; }
+                }
+                for (int i = 0; i < N; i++)
+                    xf[i] = (rep % 2) ? (float)uniform(0.0, 43.0) : (float)uniform(0.0, 2.0);
+                for (int i = 0; i < N; i++)
+                    rf[i] = fs_expf_neg(xf[i]);
+                for (int i = 0; i < N; i++) {
+                    double e = ulp_err(rf[i], expl((long double)xf[i]), 24, -125);
+                    if (e > max_pf) { max_pf = e; at_pf = xf[i]; }
+                }
+            }
+            printf("fs_exp_neg on [0, 664] max %.3f ulp (at %.17g)\n", max_p, at_p);
+            printf("fs_expf_neg on [0, 43] max %.3f float32 ulp (at %.9g)\n", max_pf, at_pf);
+        }
         printf("fs_sigmoid max %.3f ulp (at %.17g)\n", max_sg, at_sg);
         printf("fs_expf_neg max %.3f float32 ulp (at %.9g)\n", max_nf, at_nf);
         printf("fs_sigmoid_f max %.3f float32 ulp (at %.9g)\n", max_sgf, at_sgf);
