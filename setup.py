@@ -63,6 +63,11 @@ X86_VARIANTS = {
 # compensations) need 17, and ran scalar ((10000, 512) axis=0 float64
 # softmax_backward, out=, 2 threads: 3.5 -> 2.6 ms).
 GCC_INLINE = ["--param=inline-unit-growth=200", "--param=vect-max-version-for-alias-checks=32"]
+# 32-bit x86: scalar maths in SSE2, as the vector lanes do, not in the x87
+# unit's extended precision, under which TwoSum differences are no longer
+# exact and a scalar exp no longer has the bits of the same exp in a vector
+# lane (plain_log_sum in _kernels.pxi relies on them).
+GCC_X86_32 = ["-msse2", "-mfpmath=sse"]
 # MSVC: no cpu detection in fs_platform.h, so only the baseline is built.
 MSVC_COMMON = ["/O2", "/fp:precise"]
 
@@ -142,6 +147,8 @@ class BuildExt(build_ext):
         common = MSVC_COMMON if self.compiler_type == "msvc" else GCC_COMMON
         if self.compiler_type != "msvc":
             common = common + [flag for flag in GCC_INLINE if self._compiles([flag])]
+            if platform.machine().lower() in ("i386", "i686") and self._compiles(GCC_X86_32):
+                common = common + GCC_X86_32
 
         wanted = []
         for ext in self.extensions:

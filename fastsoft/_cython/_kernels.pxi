@@ -270,22 +270,29 @@ cdef inline bint plain_exps(const floating* dtype_of, double row_max) noexcept n
 
 cdef inline double plain_log_sum(const floating* x, Py_ssize_t n, double row_max) noexcept nogil:
     """log of the sum of exp(x - max) over a row of n, from the sum of its
-    unshifted exp_plain(x) (see plain_exps): log(sum / e), with e =
-    exp_plain(max), the very term the max added to the sum (the vectorized
-    and scalar exps are the same operations, so the same bits).  A row whose
-    other exps are all 0 gives exactly log(1) = 0, as the shifted form does,
-    so logsumexp is exactly its max and log_softmax exactly 0 there; and
-    never below 0 (sum >= e, but a quotient below 1 is clamped so that a
-    compensated sum's last bit cannot break logsumexp >= max), so logsumexp
-    >= max and log_softmax <= 0.  A NaN sum stays NaN.  Error: the exps'
-    (each and e's) relative errors, times r / (1 + r) < 1 (r = sum / e - 1),
-    in absolute terms: at most 2.2 ulp of the data's precision, and 2^-53
-    for the quotient's rounding.  e is taken before the sum, whose loop
-    hides its latency: after it, rows of 129 float64 took 1.15x as long;
-    log1p(r) instead of log(sum / e) cost rows of 200 float32 12%."""
+    unshifted exp_plain(x) (see plain_exps): log(1 + (sum - e) / exp(max)),
+    where e = exp_plain(max) is the very term the max added to the sum (the
+    vectorized and scalar exps are the same operations, so the same bits)
+    and exp(max) is exp_of's (2^-32 relative float32, 0.76 ulp float64).
+    So the max's term is exactly 1, as in the shifted form: a row whose
+    other exps are all 0 gives exactly log(1) = 0 (logsumexp exactly its
+    max, log_softmax exactly 0), and never below 0 (sum >= e; a negative
+    difference, which a compensated sum's last bit could give, is clamped),
+    so logsumexp >= max and log_softmax <= 0.  A NaN sum stays NaN.  Each
+    other term errs by its own exp's error only, as in the shifted form.
+    Dividing by e instead would add the max's own rounding error to every
+    other term's: over every float32 x with a normal exp(x) in [-87.3, 43],
+    fs_expf_neg errs by +0.761 to -0.715 eps relative, so float32 logsumexp
+    of a max and many near ties could reach 0.761 + 0.715 + 0.5 (rounding)
+    = 1.98 eps of its 2; this way, 1.26.  The max's exps are taken after the
+    sum (before it: rows of 129 to 200 float32 1.01 to 1.08x against 1.04
+    to 1.22x); log1p instead of log(1 + r) cost rows of 200 float32 12%, and
+    1 + r loses only 2^-53 of r."""
+    cdef double total = piece_sum_exp_plain(x, n)
     cdef double e = exp_plain(<floating>row_max)
-    cdef double q = piece_sum_exp_plain(x, n) / e
-    return log(1.0 if q < 1.0 else q)
+    cdef double exact = exp_of(<floating>row_max)
+    cdef double r = (total - e) / exact
+    return log(1.0 + (0.0 if r < 0.0 else r))
 
 
 cdef inline floating log1p_unit(floating e) noexcept nogil:

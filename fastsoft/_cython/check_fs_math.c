@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fs_math.h"
 
@@ -393,6 +394,29 @@ int main(void)
             printf("fs_exp_neg on [0, 664] max %.3f ulp (at %.17g)\n", max_p, at_p);
             printf("fs_expf_neg on [0, 43] max %.3f float32 ulp (at %.9g)\n", max_pf, at_pf);
         }
+#ifdef FS_CHECK_EXHAUSTIVE
+        /* Every float32 x in [-87.34, 43] whose exp is a normal number
+         * (about 2.2e9 of them, a minute or two): fs_expf_neg's relative
+         * error in float32 eps (2^-23), the bound plain_log_sum in
+         * _kernels.pxi argues from.  Compile with -DFS_CHECK_EXHAUSTIVE. */
+        {
+            double hi = 0, lo = 0;
+            float at_hi = 0, at_lo = 0;
+            for (int64_t b = -(int64_t)0x42AEAC50; b <= (int64_t)0x422C0000; b++) {
+                uint32_t bits = b < 0 ? (uint32_t)(-b) | 0x80000000u : (uint32_t)b;
+                float x;
+                memcpy(&x, &bits, sizeof x);
+                long double t = expl((long double)x);
+                if (t < 0x1p-126L)
+                    continue;
+                double e = (double)(((long double)fs_expf_neg(x) - t) / t) * 0x1p23;
+                if (e > hi) { hi = e; at_hi = x; }
+                if (e < lo) { lo = e; at_lo = x; }
+            }
+            printf("fs_expf_neg relative error, every float32 in [-87.34, 43]: +%.4f eps (at %.9g),"
+                   " %.4f eps (at %.9g)\n", hi, at_hi, lo, at_lo);
+        }
+#endif
         printf("fs_sigmoid max %.3f ulp (at %.17g)\n", max_sg, at_sg);
         printf("fs_expf_neg max %.3f float32 ulp (at %.9g)\n", max_nf, at_nf);
         printf("fs_sigmoid_f max %.3f float32 ulp (at %.9g)\n", max_sgf, at_sgf);
