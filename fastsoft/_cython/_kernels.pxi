@@ -254,10 +254,10 @@ cdef inline bint plain_exps(const floating* dtype_of, double row_max) noexcept n
     own exp (plain_log_sum), so that the max's term stays exactly 1, and
     log_softmax keeps its exact x - max (log_softmax_value).  Rows of 131 to
     50257, out=, 2 threads, old and new builds side by side: logsumexp
-    float32 1.07 to 1.21x, float64 1.03 to 1.17x; log_softmax float32 1.12
-    to 1.25x, float64 1.03 to 1.15x; but rows of 129 float64 (1032 bytes,
+    float32 1.04 to 1.19x, float64 1.02 to 1.15x; log_softmax float32 1.08
+    to 1.22x, float64 1.06 to 1.15x; but rows of 129 float64 (1032 bytes,
     where softmax, whose code did not change, moved by 0.93 to 1.02x too):
-    0.86 to 0.91x and 0.93 to 0.95x.  softmax keeps the shifted exps: its
+    0.98x and 0.94x.  softmax keeps the shifted exps: its
     result needs each exp, and a max whose exp is exactly 1 keeps softmax <=
     1 and a lone entry's result exactly 1 (scaling in double to keep them
     measured 0.95 to 1.09x).  The short rows and the split long rows keep
