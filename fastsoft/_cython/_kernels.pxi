@@ -251,19 +251,19 @@ cdef inline bint plain_exps(const floating* dtype_of, double row_max) noexcept n
     n * 2^-149 (2^-1074) to it, far below its eps.  The lean exps (1.05
     float32 ulp, 1.08 ulp float64 on these ranges) err as much as the
     shifted ones (1.08, 1.06).  The sum is then taken relative to the max's
-    own exp (plain_log_sum), so that the max's term stays exactly 1, and
+    own term (plain_log_sum), so that this term stays exactly 1, and
     log_softmax keeps its exact x - max (log_softmax_value).  Rows of 131 to
     50257, out=, 2 threads, old and new builds side by side: logsumexp
     float32 1.04 to 1.19x, float64 1.02 to 1.15x; log_softmax float32 1.08
     to 1.22x, float64 1.06 to 1.15x; but rows of 129 float64 (1032 bytes,
     where softmax, whose code did not change, moved by 0.93 to 1.02x too):
-    0.98x and 0.94x.  softmax keeps the shifted exps: its
-    result needs each exp, and a max whose exp is exactly 1 keeps softmax <=
-    1 and a lone entry's result exactly 1 (scaling in double to keep them
-    measured 0.95 to 1.09x).  The short rows and the split long rows keep
-    them too, and so do the columns: a choice per column would cost the
-    branch-free loops, and one per chunk would make results depend on the
-    chunk width (and so on the thread count)."""
+    0.98x and 0.94x.  softmax keeps the shifted exps: its result needs each
+    exp, and a max whose exp is exactly 1 keeps softmax <= 1 and a lone
+    entry's result exactly 1 (scaling in double to keep them measured 0.95
+    to 1.09x).  The short rows and the split long rows keep them too, and so
+    do the columns: a choice per column would cost the branch-free loops,
+    and one per chunk would make results depend on the chunk width (and so
+    on the thread count)."""
     cdef double limit = PLAIN_MAX_F32 if floating is float else PLAIN_MAX_F64
     return -limit <= row_max <= limit
 
@@ -975,8 +975,7 @@ cdef inline void log_softmax_row(const floating* x, const mask_t* mask, floating
     if not found:
         piece_fill(out, n, -INFINITY)
     elif mask == NULL and plain_exps(x, shift):
-        piece_log_softmax(x, NULL, out, n, shift,
-                          plain_log_sum(x, n, shift))
+        piece_log_softmax(x, NULL, out, n, shift, plain_log_sum(x, n, shift))
     else:
         piece_log_softmax(x, mask, out, n, shift, log(row_sum_exp(x, mask, n, shift)))
 
