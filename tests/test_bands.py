@@ -14,6 +14,7 @@ reference.
 
 import numpy as np
 import pytest
+from numpy import inf
 
 import fastsoft
 from tests.util import (
@@ -23,6 +24,7 @@ from tests.util import (
     call,
     expected,
     inputs_for,
+    maxima_across_unshifted_range,
     seed_of,
     tied_huge_maxima,
 )
@@ -87,19 +89,22 @@ def test_bands_with_where(cython_variant, name, shape, axis, dtype, kind):
             assert np.all(got[~where] == fill)
 
 
+@pytest.mark.parametrize("kind", ["normal", "nonfinite"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(("shape", "axis"), SHAPES)
 @pytest.mark.parametrize(("name", "which"), [("softmax", 0), ("log_softmax", 0),
                                              ("softmax_backward", 0), ("softmax_backward", 1),
                                              ("log_softmax_backward", 0),
                                              ("log_softmax_backward", 1)])
-def test_bands_in_place(cython_variant, name, shape, axis, dtype, which):
+def test_bands_in_place(cython_variant, name, shape, axis, dtype, which, kind):
     """out= an input (x; y or dy): float32 softmax's bands store their exps
     in out while they sum them and then scale them there, so every band must
     read its rows of x before it overwrites them and not read x again; the
-    other functions read their inputs again as they write."""
-    arrays = inputs_for(name, shape, dtype, kind="nonfinite", axis=axis,
-                        seed=seed_of("in place", name, shape, dtype))
+    other functions read their inputs again as they write (normal input:
+    log_softmax and float64 softmax from unshifted sums, see
+    band_max_sum_plain)."""
+    arrays = inputs_for(name, shape, dtype, kind=kind, axis=axis,
+                        seed=seed_of("in place", name, shape, dtype, kind))
     exact, scale, result = expected(name, arrays, axis=axis)
     for mode in (1, -1):
         work = [a.copy() for a in arrays]
@@ -177,3 +182,48 @@ def test_huge_column_maxima(cython_variant, name, dtype, mode, stream):
             assert_matches(got, exact, scale, result, what=f"{name} {big} band mode {mode}")
     finally:
         cython_variant.set_stream_min_bytes(previous)
+
+
+@pytest.mark.parametrize("mode", [1, -1])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+def test_column_maxima_across_the_unshifted_range(cython_variant, name, dtype, mode):
+    """Bands of logsumexp, log_softmax and float64 softmax take each column's
+    max and its sum of unshifted exps in one pass, used where every max of
+    the group of columns is at most 40 (float32) or 600 (float64) in
+    magnitude (see band_max_sum_plain).  Groups of 16 columns whose max runs
+    across and past those ends (see maxima_across_unshifted_range), each
+    column in another order: the max in the last row (found after the
+    sums), in the first (a check every 32 rows ends the sums early), or
+    anywhere."""
+    spread = maxima_across_unshifted_range(301, dtype).T  # rising to each column's max
+    rng = np.random.default_rng(seed_of("plain columns", name, dtype))
+    for k in range(spread.shape[1]):
+        column = spread[:, k]
+        x = np.stack([column, column[::-1]] + [rng.permutation(column) for _ in range(14)],
+                     axis=1)
+        exact, scale, result = expected(name, (x,), axis=0)
+        got = _run(cython_variant, mode, name, (x,), 0)
+        assert_matches(got, exact, scale, result,
+                       what=f"{name} max {column[-1]} band mode {mode}")
+
+
+@pytest.mark.parametrize("mode", [1, -1])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_lone_column_entries_are_exact(cython_variant, dtype, mode):
+    """A column with one finite entry gives exactly 1 (softmax), 0
+    (log_softmax) and that entry (logsumexp), also from the bands' unshifted
+    sums: the max's own term is taken out of the sum with the very bits the
+    vectorized pass added (see plain_relative_sum).  2000 entries across the
+    range of unshifted exps, in bands of unequal rows."""
+    limit = 40.0 if dtype == "float32" else 600.0
+    rng = np.random.default_rng(seed_of("lone columns", dtype))
+    entries = np.concatenate([rng.uniform(-limit, limit, 1900),
+                              rng.uniform(-1, 1, 100) * 2.0 ** -rng.integers(1, 100, 100)])
+    x = np.full((301, entries.size), -inf, dtype=dtype)
+    rows = rng.integers(0, 301, entries.size)
+    x[rows, np.arange(entries.size)] = entries.astype(dtype)
+    at = (rows, np.arange(entries.size))
+    np.testing.assert_array_equal(_run(cython_variant, mode, "softmax", (x,), 0)[at], 1)
+    np.testing.assert_array_equal(_run(cython_variant, mode, "log_softmax", (x,), 0)[at], 0)
+    np.testing.assert_array_equal(_run(cython_variant, mode, "logsumexp", (x,), 0), x[at])

@@ -151,6 +151,8 @@ cdef enum:
     BAND_MIN_STRIP = 4096
     BAND_MIN_STRIP_FORWARD = 512
     BAND_MIN_STRIP_MASKED = 2048
+    BAND_MIN_STRIP_PLAIN = 4096
+    BAND_MIN_BYTES_PLAIN = 1 << 19
     BAND_COLUMNS = 8192
     BAND_PIECE = 1024
     # Rows ahead that the column kernels' first pass prefetches: their strips
@@ -177,6 +179,10 @@ cdef enum:
     # (float32: fs_expf_neg holds to 43), exp(600) = 3.8e260 (float64: to 664).
     PLAIN_MAX_F32 = 40
     PLAIN_MAX_F64 = 600
+    # band_max_sum_plain checks its maxima against PLAIN_MAX every this many
+    # rows (a multiple of its 4); plain_sample looks at this many elements.
+    PLAIN_CHECK_ROWS = 32
+    PLAIN_SAMPLE = 1 << 14
     # Results of at least this many bytes are written with streaming stores
     # (fs_platform.h), through a stack buffer of STREAM_CHUNK elements (in
     # L1), by the kernels that are memory-bound: float32 sigmoid,
@@ -261,9 +267,11 @@ cdef inline bint plain_exps(const floating* dtype_of, double row_max) noexcept n
     exp, and a max whose exp is exactly 1 keeps softmax <= 1 and a lone
     entry's result exactly 1 (scaling in double to keep them measured 0.95
     to 1.09x).  The short rows and the split long rows keep them too, and so
-    do the columns: a choice per column would cost the branch-free loops,
-    and one per chunk would make results depend on the chunk width (and so
-    on the thread count)."""
+    do the column chunks: a choice per column would cost the branch-free
+    loops, and one per chunk would make results depend on the chunk width
+    (and so on the thread count).  The bands of columns take them, with one
+    choice per group of columns made after a pass that finds the maxima and
+    sums the unshifted exps together (band_max_sum_plain)."""
     cdef double limit = PLAIN_MAX_F32 if floating is float else PLAIN_MAX_F64
     return -limit <= row_max <= limit
 
@@ -288,11 +296,15 @@ cdef inline double plain_log_sum(const floating* x, Py_ssize_t n, double row_max
     sum (before it: rows of 129 to 200 float32 1.01 to 1.08x against 1.04
     to 1.22x); log1p instead of log(1 + r) cost rows of 200 float32 12%, and
     1 + r loses only 2^-53 of r."""
-    cdef double total = piece_sum_exp_plain(x, n)
-    cdef double e = exp_plain(<floating>row_max)
-    cdef double exact = exp_of(<floating>row_max)
-    cdef double r = (total - e) / exact
-    return log(1.0 + (0.0 if r < 0.0 else r))
+    return log(plain_relative_sum(<floating>row_max, piece_sum_exp_plain(x, n)))
+
+
+cdef inline double plain_relative_sum(floating row_max, double total) noexcept nogil:
+    """The sum of exp(x - max) from the sum of the unshifted exp_plain(x),
+    total: 1 + (total - e) / exp(max), e = exp_plain(max) (see
+    plain_log_sum), at least 1; NaN for a NaN total."""
+    cdef double r = (total - exp_plain(row_max)) / exp_of(row_max)
+    return 1.0 + (0.0 if r < 0.0 else r)
 
 
 cdef inline floating log1p_unit(floating e) noexcept nogil:
@@ -2143,7 +2155,7 @@ cdef void band_max(const floating* x, const mask_t* mask, Py_ssize_t j0, Py_ssiz
                    mask_t* col_found) noexcept nogil:
     """Maxima over rows j0..j1-1 of columns 0..w-1 (as cols_max: NaN skipped,
     masked-out entries ignored) and, with a mask, whether each column has an
-    unmasked entry in these rows."""
+    unmasked entry in these rows (see also band_max_sum_plain)."""
     cdef Py_ssize_t i, j
     cdef const floating* xr
     cdef const mask_t* mr
@@ -2164,6 +2176,69 @@ cdef void band_max(const floating* x, const mask_t* mask, Py_ssize_t j0, Py_ssiz
                 col_max[i] = v if v > col_max[i] else col_max[i]
             for i in range(w):
                 col_found[i] |= mr[i]
+
+
+cdef void band_max_sum_plain(const floating* x, Py_ssize_t j0, Py_ssize_t j1,
+                             Py_ssize_t stride, Py_ssize_t w, floating* col_max,
+                             double* col_sum, double* col_comp) noexcept nogil:
+    """The column maxima over rows j0..j1-1 (NaN skipped) and, in the same
+    pass, the column sums of their unshifted exp_plain(x), four rows at a
+    time as band_sums (unmasked forward functions, see cols_bands).  The sums
+    are right for the columns whose max turns out to allow them
+    (plain_exps).  Every PLAIN_CHECK_ROWS rows, a max above PLAIN_MAX ends
+    the sums, which that max rules out: the rest of the rows take their
+    maxima only (x above PLAIN_MAX gives garbage exps and sums, never
+    used)."""
+    cdef Py_ssize_t i, j = j0
+    cdef const floating* xr
+    cdef floating m, v0, v1, v2, v3
+    cdef bint below = True
+    cdef double limit = PLAIN_MAX_F32 if floating is float else PLAIN_MAX_F64
+    for i in range(w):
+        col_max[i] = -INFINITY
+        col_sum[i] = 0.0
+        col_comp[i] = 0.0
+    while j + 4 <= j1:
+        xr = x + j * stride
+        for i in range(w):
+            v0 = xr[i]
+            v1 = xr[stride + i]
+            v2 = xr[2 * stride + i]
+            v3 = xr[3 * stride + i]
+            m = col_max[i]
+            m = v0 if v0 > m else m
+            m = v1 if v1 > m else m
+            m = v2 if v2 > m else m
+            col_max[i] = v3 if v3 > m else m
+            add_to(&col_sum[i], &col_comp[i], exp_plain(v0), floating is double)
+            add_to(&col_sum[i], &col_comp[i], exp_plain(v1), floating is double)
+            add_to(&col_sum[i], &col_comp[i], exp_plain(v2), floating is double)
+            add_to(&col_sum[i], &col_comp[i], exp_plain(v3), floating is double)
+        j += 4
+        if (j - j0) % PLAIN_CHECK_ROWS == 0:
+            for i in range(w):
+                below &= col_max[i] <= limit
+            if not below:
+                break
+    while j < j1:
+        xr = x + j * stride
+        if below:
+            for i in range(w):
+                col_max[i] = xr[i] if xr[i] > col_max[i] else col_max[i]
+                add_to(&col_sum[i], &col_comp[i], exp_plain(xr[i]), floating is double)
+        else:
+            for i in range(w):
+                col_max[i] = xr[i] if xr[i] > col_max[i] else col_max[i]
+        j += 1
+
+
+cdef inline bint plain_columns(const floating* col_max, Py_ssize_t w) noexcept nogil:
+    """Whether every column's max allows its unshifted sum (plain_exps)."""
+    cdef Py_ssize_t i
+    cdef bint ok = True
+    for i in range(w):
+        ok &= plain_exps(col_max, col_max[i])
+    return ok
 
 
 cdef inline void band_term(Op op, const floating* yr, const floating* dyr, Py_ssize_t i,
@@ -2451,8 +2526,19 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
     # (10000, 512) 1.85 / 1.51, (100000, 100) 4.6 / 4.1; float64 (8192, 1024)
     # 6.7 / 7.8, (100000, 100) 10.7 / 12.9.
     cdef bint exps_stored = floating is float and op == SOFTMAX and mask == NULL
-    cdef bint folded = False
-    cdef double* part = <double*>malloc((2 * nt * width + pieces + 2 * width) * sizeof(double))
+    # Unmasked logsumexp, log_softmax and float64 softmax take their column
+    # maxima together with the sums of unshifted exps (band_max_sum_plain),
+    # used where every max allows them (plain_exps), as the rows do: the
+    # sums then need no pass of their own.  axis=0, out=, 2 threads, medians
+    # of 3 rounds of alternating calls, speed-up over the shifted bands:
+    # (4096, 4096) logsumexp float32 1.68, float64 1.76, log_softmax 1.29 /
+    # 1.41, float64 softmax 1.31; (10000, 512) 1.49 / 1.66, 1.30 / 1.31,
+    # 1.26.  float32 softmax, whose bands store their exps as they sum them,
+    # gained too little (0.87 to 1.16) to take them.
+    cdef bint try_plain = mask == NULL and (op == LOGSUMEXP or op == LOG_SOFTMAX or (
+        op == SOFTMAX and floating is double))
+    cdef bint folded = False, plain = False
+    cdef double* part = <double*>malloc((3 * nt * width + pieces + 2 * width) * sizeof(double))
     cdef float* sum32 = <float*>malloc(width * sizeof(float))
     cdef mask_t* found = <mask_t*>malloc((nt + 1) * width)  # the bands', then the columns'
     cdef mask_t* col_found = found + nt * width
@@ -2460,6 +2546,7 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
     cdef double* piece_abs_max = part + 2 * nt * width
     cdef floating* col_max = <floating*>(piece_abs_max + pieces)
     cdef floating* inv = <floating*>(piece_abs_max + pieces + width)
+    cdef double* band_maxima = piece_abs_max + pieces + 2 * width  # nt slots of width
     cdef floating* pmax
     cdef floating m
     if part == NULL or sum32 == NULL or found == NULL:
@@ -2477,12 +2564,17 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
             slab_mask = NULL if mask == NULL else mask + base
             if forward:
                 for t in prange(nt, schedule='static', num_threads=nt):
-                    band_max(y + base, slab_mask, t * n // nt, (t + 1) * n // nt, inner, w,
-                             <floating*>(part + t * w), found + t * w)
+                    if try_plain:
+                        band_max_sum_plain(y + base, t * n // nt, (t + 1) * n // nt, inner, w,
+                                           <floating*>(band_maxima + t * w), part + 2 * t * w,
+                                           part + (2 * t + 1) * w)
+                    else:
+                        band_max(y + base, slab_mask, t * n // nt, (t + 1) * n // nt, inner,
+                                 w, <floating*>(band_maxima + t * w), found + t * w)
                 for i in range(w):
-                    m = (<floating*>part)[i]
+                    m = (<floating*>band_maxima)[i]
                     for t in range(1, nt):
-                        pmax = <floating*>(part + t * w)
+                        pmax = <floating*>(band_maxima + t * w)
                         m = pmax[i] if pmax[i] > m else m
                     col_max[i] = m
                 if mask != NULL:
@@ -2490,12 +2582,17 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
                     for t in range(1, nt):
                         for i in range(w):
                             col_found[i] |= found[t * w + i]
-            for t in prange(nt, schedule='static', num_threads=nt):
-                band_sums(op, y + base, dy + base, slab_mask, t * n // nt, (t + 1) * n // nt,
-                          inner, w, col_max, part + 2 * t * w, part + (2 * t + 1) * w,
-                          out + base if exps_stored else NULL)
+            plain = try_plain and plain_columns(col_max, w)
+            if not plain:
+                for t in prange(nt, schedule='static', num_threads=nt):
+                    band_sums(op, y + base, dy + base, slab_mask, t * n // nt,
+                              (t + 1) * n // nt, inner, w, col_max, part + 2 * t * w,
+                              part + (2 * t + 1) * w, out + base if exps_stored else NULL)
             bands_combine(op, y + base, dy + base, n, inner, w, nt, part, sum32,
                           piece_abs_max)
+            if plain:
+                for i in range(w):
+                    part[i] = plain_relative_sum(col_max[i], part[i])
             if op == LOGSUMEXP:
                 cols_logsumexp_finish(y + base, slab_mask, out + o * inner + g, n, inner, w,
                                       col_max, part, col_found)
@@ -2509,7 +2606,7 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
                 if forward:
                     band_write_forward(op, y + base, slab_mask, out + base, t * n // nt,
                                        (t + 1) * n // nt, inner, w, col_max, part, inv,
-                                       exps_stored, folded)
+                                       exps_stored and not plain, folded)
                 else:
                     band_write(op, y + base, dy + base, out + base, t * n // nt,
                                (t + 1) * n // nt, inner, w, part, sum32, piece_abs_max)
@@ -2519,11 +2616,41 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
     return 0
 
 
+cdef inline bint plain_bands(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner,
+                             Py_ssize_t itemsize, int nt) noexcept nogil:
+    """Whether cols takes bands for unmasked logsumexp and log_softmax whose
+    columns allow unshifted exps (plain_exps, guessed by plain_sample).  Their
+    bands read x once, or twice for log_softmax (band_max_sum_plain), so they
+    take them for chunk rows shorter than BAND_MIN_STRIP_PLAIN bytes, or too
+    few chunks to share, and, for one slab, from BAND_MIN_BYTES_PLAIN.
+    axis=0, out=, 2 threads, speed-up over the pipelined chunks, float32 /
+    float64: (1000, 8192) logsumexp 1.85 / 2.11, log_softmax 1.49 / 1.10;
+    (200, 65536), rows of 2560 bytes, 1.62 / 1.71, 1.07 / 1.02; (128, 1024),
+    one chunk, 2.00 / 1.15, 1.97 / 1.89; but (64, 100000), rows of 4096
+    bytes, float32 0.93 and 0.81; 16 slabs of (256, 512) log_softmax float64
+    0.92."""
+    cdef Py_ssize_t slab = n * inner * itemsize
+    cdef Py_ssize_t chunk = column_chunk_bytes(n, inner, itemsize, PIPE_CHUNK_BYTES)
+    if inner < 16 or n < 4 * nt:
+        return False
+    if slab < BAND_MIN_BYTES and not (outer == 1 and slab >= BAND_MIN_BYTES_PLAIN):
+        return False
+    return (chunk * itemsize < BAND_MIN_STRIP_PLAIN
+            or outer * ((inner + chunk - 1) // chunk) < 4 * nt)
+
+
+cdef inline bint plain_sample(const floating* x, Py_ssize_t size) noexcept nogil:
+    """Whether the first PLAIN_SAMPLE elements of x (of size) are at most
+    PLAIN_MAX, as a guess that the columns allow unshifted exps."""
+    cdef double limit = PLAIN_MAX_F32 if floating is float else PLAIN_MAX_F64
+    return piece_max(x, min(size, <Py_ssize_t>PLAIN_SAMPLE)) <= limit
+
+
 cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
               Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nthreads,
               bint stream) except -1 nogil:
     """Chunks of columns spread over threads, with per-thread scratch; or
-    bands of rows (see use_bands; they store plainly).  stream: in chunks,
+    bands of rows (see plain_bands and use_bands; they store plainly).  stream: in chunks,
     softmax and log_softmax write with streaming stores (softmax then takes
     its exps again in the last pass instead of storing them in out: (1000,
     8192) axis=0, out=, 2 threads, three alternating runs, ms: float32
@@ -2535,6 +2662,9 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     cdef double* scratch
     cdef mask_t* col_found
     cdef int nt = threads_for(outer * n * inner, nthreads)
+    if mask == NULL and (op == LOGSUMEXP or op == LOG_SOFTMAX) and band_mode == 0 and (
+            plain_bands(outer, n, inner, sizeof(floating), nt) and plain_sample(x, n * inner)):
+        return cols_bands(op, x, dy, mask, out, outer, n, inner, nt)
     if use_bands(op, mask != NULL, n, inner, sizeof(floating), nt):
         return cols_bands(op, x, dy, mask, out, outer, n, inner, nt)
     if mask == NULL and (op == LOGSUMEXP or (stream and (op == LOG_SOFTMAX or (
