@@ -66,6 +66,8 @@ cdef extern from "fs_math.h" nogil:
     float fs_sigmoid_from_exp_f(float x, float e)
     float fs_expf_diff(float v, float m)
     float fs_expf_diff_nonpositive(float v, float m)
+    float fs_expf_neg_sum(float x)
+    float fs_expf_diff_nonpositive_sum(float v, float m)
     enum: FS_LANES
 
 cdef extern from "fs_short.h" nogil:
@@ -236,12 +238,25 @@ cdef inline floating exp_shifted(floating v, double shift) noexcept nogil:
         return fs_exp_diff_nonpositive(v, shift)
 
 
+cdef inline floating exp_shifted_sum(floating v, double shift) noexcept nogil:
+    """exp_shifted for exps that are only summed: float32 results below
+    2^-126 are 0, not subnormal (see FS_EXPF_SUM_MIN in fs_math.h: the
+    same bits above, and subnormal results cost x86 a slow path: float32
+    logsumexp of (8192, 1000) rows of normal numbers times 30, whose x - max
+    often falls in [-104, -87.3], ran at a third of its usual speed)."""
+    if floating is float:
+        return fs_expf_diff_nonpositive_sum(v, <float>shift)
+    else:
+        return fs_exp_diff_nonpositive(v, shift)
+
+
 cdef inline floating exp_plain(floating v) noexcept nogil:
     """exp(v) for v <= PLAIN_MAX (or NaN; -inf gives 0): the lean exps
     without the exact difference (1.05 float32 ulp on [-104, 43], 1.08 ulp
-    on [-746, 664]: check_fs_math.c)."""
+    on [-746, 664]: check_fs_math.c); they are only summed, so float32
+    results below 2^-126 are 0 (see exp_shifted_sum)."""
     if floating is float:
-        return fs_expf_neg(v)
+        return fs_expf_neg_sum(v)
     else:
         return fs_exp_neg(v)
 
@@ -296,7 +311,7 @@ cdef inline double plain_log_sum(const floating* x, Py_ssize_t n, double row_max
     sum (before it: rows of 129 to 200 float32 1.01 to 1.08x against 1.04
     to 1.22x); log1p instead of log(1 + r) cost rows of 200 float32 12%, and
     1 + r loses only 2^-53 of r."""
-    return log(plain_relative_sum(<floating>row_max, piece_sum_exp_plain(x, n)))
+    return log(plain_relative_sum(<floating>row_max, piece_sum_exps(x, n, 0.0, True)))
 
 
 cdef inline double plain_relative_sum(floating row_max, double total) noexcept nogil:
@@ -582,8 +597,9 @@ cdef inline void lanes_add(double* s, double* c, const floating* e, Py_ssize_t w
 
 cdef inline void exp_add_padded(const floating* x, floating* out, Py_ssize_t w, double shift,
                                 bint plain, double* s, double* c) noexcept nogil:
-    """exp(x[j] - shift) for j < w <= LANES into out (unless NULL; out may be
-    x) and into the sum lanes: padded with -inf (whose exp is 0) to one whole
+    """exp(x[j] - shift) (plain: exp(x[j])) for j < w <= LANES into out
+    (unless NULL: then exp_shifted_sum; out may be x) and into the sum
+    lanes: padded with -inf (whose exp is 0) to one whole
     lane loop, so that a row's head and tail run vectorized, not as scalar
     exps (softmax on 8192 rows of 129 float32: 0.56 -> 0.30 ms)."""
     cdef floating xb[LANES]
@@ -593,6 +609,9 @@ cdef inline void exp_add_padded(const floating* x, floating* out, Py_ssize_t w, 
     if plain:  # (see plain_exps)
         for l in range(LANES):
             eb[l] = exp_plain(xb[l])
+    elif out == NULL:
+        for l in range(LANES):
+            eb[l] = exp_shifted_sum(xb[l], shift)
     else:
         for l in range(LANES):
             eb[l] = exp_shifted(xb[l], shift)
@@ -638,11 +657,13 @@ cdef inline double piece_exp_store_sum(const floating* x, floating* out, Py_ssiz
     return lanes_result(s, c, floating is double)
 
 
-cdef inline double piece_sum_exp_plain(const floating* x, Py_ssize_t n) noexcept nogil:
-    """Sum of exp(x[j]) unshifted (see plain_exps), as piece_exp_store_sum
-    sums (padded head and tail, blocks of LANES from x's first 64-byte
-    boundary), in a function of its own: a flag in piece_exp_store_sum's
-    loops cost softmax, which never takes it, 2 to 5% (code layout)."""
+cdef inline double piece_sum_exps(const floating* x, Py_ssize_t n, double shift,
+                                  bint plain) noexcept nogil:
+    """Sum of exp_shifted_sum(x[j], shift), or with plain of the unshifted
+    exp_plain(x[j]) (see plain_exps), as piece_exp_store_sum sums (padded
+    head and tail, blocks of LANES from x's first 64-byte boundary), in a
+    function of its own: a flag in piece_exp_store_sum's loops cost softmax,
+    which never takes it, 2 to 5% (code layout)."""
     cdef floating e[EXP_BLOCK]
     cdef double s[LANES]
     cdef double c[LANES]
@@ -650,15 +671,19 @@ cdef inline double piece_sum_exp_plain(const floating* x, Py_ssize_t n) noexcept
     lanes_zero(s, c)
     j0 = min(to_alignment(x, sizeof(floating)), n)
     if j0 > 0:
-        exp_add_padded(x, NULL, j0, 0.0, True, s, c)
+        exp_add_padded(x, NULL, j0, shift, plain, s, c)
     while n - j0 >= LANES:
         w = min(EXP_BLOCK, (n - j0) - (n - j0) % LANES)
-        for i in range(w):
-            e[i] = exp_plain(x[j0 + i])
+        if plain:
+            for i in range(w):
+                e[i] = exp_plain(x[j0 + i])
+        else:
+            for i in range(w):
+                e[i] = exp_shifted_sum(x[j0 + i], shift)
         lanes_add(s, c, e, w, floating is double)
         j0 += w
     if j0 < n:
-        exp_add_padded(x + j0, NULL, n - j0, 0.0, True, s, c)
+        exp_add_padded(x + j0, NULL, n - j0, shift, plain, s, c)
     return lanes_result(s, c, floating is double)
 
 
@@ -696,7 +721,7 @@ cdef inline double piece_exp_store_sum_masked(const floating* x, const mask_t* m
 
 cdef inline double piece_sum_exp(const floating* x, Py_ssize_t n, double shift) noexcept nogil:
     """Sum of exp(x[j] - shift)."""
-    return piece_exp_store_sum(x, NULL, n, shift)
+    return piece_sum_exps(x, n, shift, False)
 
 
 cdef inline double piece_sum_exp_masked(const floating* x, const mask_t* mask, Py_ssize_t n,
@@ -1586,7 +1611,8 @@ cdef inline void cols_sum_exp(const floating* x, const mask_t* mask, floating* o
                 add_to(&col_sum[i], &col_comp[i], e, floating is double)
         elif mask == NULL:
             for i in range(w):
-                add_to(&col_sum[i], &col_comp[i], exp_shifted(xr[i], col_max[i]), floating is double)
+                add_to(&col_sum[i], &col_comp[i], exp_shifted_sum(xr[i], col_max[i]),
+                       floating is double)
         elif out != NULL:
             orow = out + j * stride
             for i in range(w):
@@ -1595,7 +1621,7 @@ cdef inline void cols_sum_exp(const floating* x, const mask_t* mask, floating* o
                 add_to(&col_sum[i], &col_comp[i], e, floating is double)
         else:
             for i in range(w):
-                e = exp_shifted(xr[i], col_max[i]) if mr[i] else 0.0
+                e = exp_shifted_sum(xr[i], col_max[i]) if mr[i] else 0.0
                 add_to(&col_sum[i], &col_comp[i], e, floating is double)
     for i in range(w):
         col_sum[i] -= col_comp[i]
@@ -1868,7 +1894,7 @@ cdef inline void pipe_sum_row(Op op, const floating* xr, floating* er, Py_ssize_
             add_to(&col_sum[i], &col_comp[i], e, floating is double)
     else:
         for i in range(w):
-            add_to(&col_sum[i], &col_comp[i], exp_shifted(xr[i], col_max[i]),
+            add_to(&col_sum[i], &col_comp[i], exp_shifted_sum(xr[i], col_max[i]),
                    floating is double)
 
 
@@ -2009,7 +2035,7 @@ cdef void cols_logsumexp_pipelined(const floating* x, floating* out, Py_ssize_t 
                 xr = x + pbase + j * inner
                 for i in range(pw):
                     add_to(&prev[chunk + i], &prev[2 * chunk + i],
-                           exp_shifted(xr[i], prev_max[i]), floating is double)
+                           exp_shifted_sum(xr[i], prev_max[i]), floating is double)
         if pending:
             for i in range(pw):
                 prev[chunk + i] -= prev[2 * chunk + i]
@@ -2246,7 +2272,8 @@ cdef inline void band_term(Op op, const floating* yr, const floating* dyr, Py_ss
                            double* col_comp) noexcept nogil:
     """Adds element i of a row to column i's sum (see band_sums)."""
     if op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP:
-        add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[i], col_max[i]), floating is double)
+        add_to(&col_sum[i], &col_comp[i], exp_shifted_sum(yr[i], col_max[i]),
+               floating is double)
     elif op == SOFTMAX_BACKWARD:
         add_to(&col_sum[i], &col_comp[i], <double>dyr[i] * yr[i], floating is double)
     else:
@@ -2310,12 +2337,13 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* 
             op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP):
         yr = y + j * stride
         for i in range(w):
-            add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[i], col_max[i]), floating is double)
-            add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[stride + i], col_max[i]),
+            add_to(&col_sum[i], &col_comp[i], exp_shifted_sum(yr[i], col_max[i]),
                    floating is double)
-            add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[2 * stride + i], col_max[i]),
+            add_to(&col_sum[i], &col_comp[i], exp_shifted_sum(yr[stride + i], col_max[i]),
                    floating is double)
-            add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[3 * stride + i], col_max[i]),
+            add_to(&col_sum[i], &col_comp[i], exp_shifted_sum(yr[2 * stride + i], col_max[i]),
+                   floating is double)
+            add_to(&col_sum[i], &col_comp[i], exp_shifted_sum(yr[3 * stride + i], col_max[i]),
                    floating is double)
         j += 4
     while j + 4 <= j1 and op == LOG_SOFTMAX_BACKWARD:
@@ -2343,13 +2371,13 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* 
         dyr = dy + j * stride
         if (op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP) and mask == NULL:
             for i in range(w):
-                add_to(&col_sum[i], &col_comp[i], exp_shifted(yr[i], col_max[i]),
+                add_to(&col_sum[i], &col_comp[i], exp_shifted_sum(yr[i], col_max[i]),
                        floating is double)
         elif op == SOFTMAX or op == LOG_SOFTMAX or op == LOGSUMEXP:
             mr = mask + j * stride
             for i in range(w):
                 add_to(&col_sum[i], &col_comp[i],
-                       exp_shifted(yr[i], col_max[i]) if mr[i] else 0.0, floating is double)
+                       exp_shifted_sum(yr[i], col_max[i]) if mr[i] else 0.0, floating is double)
         else:
             for i in range(w):
                 band_term(op, yr, dyr, i, col_max, col_sum, col_comp)

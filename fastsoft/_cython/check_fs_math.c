@@ -439,5 +439,41 @@ int main(void)
             bad = 1;
         }
     }
+    {
+        /* The exps for sums (FS_EXPF_SUM_MIN): the bits of fs_expf_neg and
+         * fs_expf_diff_nonpositive above it, 0 below, NaN for NaN, over
+         * every float32 in [-120, 44] and differences from maxima up to
+         * 1e4, vectorized as in the kernels. */
+        static float xf[N], mf[N], a[N], b[N];
+        long differ_neg = 0, differ_diff = 0;
+        for (int round = 0; round < 16; round++) {
+            for (int i = 0; i < N; i++) {
+                xf[i] = (float)uniform(-120.0, 44.0);
+                mf[i] = (float)uniform(-1e4, 1e4);
+                if (i % 1000 == 0)
+                    xf[i] = i % 2000 ? NAN : -INFINITY;
+            }
+            for (int i = 0; i < N; i++) a[i] = fs_expf_neg(xf[i]);
+            for (int i = 0; i < N; i++) b[i] = fs_expf_neg_sum(xf[i]);
+            for (int i = 0; i < N; i++) {
+                float want = xf[i] < FS_EXPF_SUM_MIN ? 0.0f : a[i];
+                if (memcmp(&want, &b[i], sizeof want) && !(isnan(want) && isnan(b[i])))
+                    differ_neg++;
+            }
+            for (int i = 0; i < N; i++) xf[i] = mf[i] + xf[i] - 44.0f;  /* v <= m mostly */
+            for (int i = 0; i < N; i++) a[i] = fs_expf_diff_nonpositive(xf[i], mf[i]);
+            for (int i = 0; i < N; i++) b[i] = fs_expf_diff_nonpositive_sum(xf[i], mf[i]);
+            for (int i = 0; i < N; i++) {
+                if (xf[i] > mf[i])
+                    continue;
+                float want = xf[i] - mf[i] < FS_EXPF_SUM_MIN ? 0.0f : a[i];
+                if (memcmp(&want, &b[i], sizeof want) && !(isnan(want) && isnan(b[i])))
+                    differ_diff++;
+            }
+        }
+        printf("fs_expf_neg_sum, fs_expf_diff_nonpositive_sum: %ld and %ld results differ\n",
+               differ_neg, differ_diff);
+        bad |= differ_neg || differ_diff;
+    }
     return bad;
 }

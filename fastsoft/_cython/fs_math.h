@@ -369,13 +369,54 @@ FS_INLINE float fs_expf_lean_tail(float r, float shifted)
  * (valid up to 43, as fs_expf_small) for the unshifted exps of logsumexp
  * and log_softmax rows whose max is at most 40 (plain_exps in
  * _kernels.pxi). */
+FS_INLINE float fs_expf_neg_reduce(float x, float *shifted)
+{
+    /* exp(x) = 2^k exp(r) for x clamped at -104 (below, the result is 0):
+     * returns r, with k in the low bits of *shifted. */
+    float xc = x < -104.0f ? -104.0f : x;
+    float k;
+    *shifted = xc * FS_LOG2E_F + FS_SHIFTER_F;
+    k = *shifted - FS_SHIFTER_F;
+    return (xc - k * FS_LN2_HI_F) - k * FS_LN2_LO_F;
+}
+
 FS_INLINE float fs_expf_neg(float x)
 {
-    float xc = x < -104.0f ? -104.0f : x;
-    float shifted = xc * FS_LOG2E_F + FS_SHIFTER_F;  /* k in the low bits */
-    float k = shifted - FS_SHIFTER_F;
-    float r = (xc - k * FS_LN2_HI_F) - k * FS_LN2_LO_F;
+    float shifted;
+    float r = fs_expf_neg_reduce(x, &shifted);
     return fs_expf_lean_tail(r, shifted);
+}
+
+/* Exps that are only summed (the sums of float32 logsumexp and log_softmax,
+ * in double, at least exp(-40) for the unshifted exps and 1 for the
+ * shifted ones): results below 2^-126 are 0 instead of subnormal numbers.
+ * A multiply with a subnormal result takes a slow path on x86 (here a
+ * vector loop of fs_expf_neg or fs_expf_diff_nonpositive took 2.7 to 3x
+ * as long when some of its lanes had subnormal results, as x - max in
+ * [-104, -87.3] gives them), and such a term is less than 2^-126 / e^-40 =
+ * 2^-68 of the sum, below its double rounding.  Above FS_EXPF_SUM_MIN
+ * (exp(-87.33) > 2^-126) the bits are those of fs_expf_neg and
+ * fs_expf_diff_nonpositive: 2^k is applied as one factor (the same exact
+ * scaling as 2^(k + 64) and then 2^-64 while the result is normal), one
+ * multiply fewer.  Below it, the factor is garbage (the exponent field
+ * wraps) and discarded; only k = -126 with p < 1 (x in [-87.7, -87.34])
+ * still forms a subnormal product. */
+#define FS_EXPF_SUM_MIN (-87.33f)
+
+FS_INLINE float fs_expf_sum_tail(float r, float shifted)
+{
+    float q = fs_expf_q(r);
+    float p = 1.0f + (r + (r * r) * q);
+    return p * fs_from_bits_f((fs_bits_f(shifted) + 127u) << 23);
+}
+
+/* fs_expf_neg for sums (see FS_EXPF_SUM_MIN): 0 below it. */
+FS_INLINE float fs_expf_neg_sum(float x)
+{
+    float shifted;
+    float r = fs_expf_neg_reduce(x, &shifted);
+    float e = fs_expf_sum_tail(r, shifted);
+    return x < FS_EXPF_SUM_MIN ? 0.0f : e;  /* NaN fails and stays NaN */
 }
 
 /* sigmoid(x) = 1 / (1 + exp(-x)), split on the sign so that exp(-|x|) never
@@ -416,19 +457,36 @@ FS_INLINE float fs_expf_diff(float v, float m)
  * logsumexp, which take only the log of the sum, within 1.1 eps of their
  * 2 (rows built so that every exp errs the same way measured 1.02 and 0.54
  * eps). */
-FS_INLINE float fs_expf_diff_nonpositive(float v, float m)
+FS_INLINE float fs_expf_diff_reduce(float v, float m, float d, float *shifted)
 {
-    float d = v - m;
+    /* exp(v - m) = 2^k exp(r) for d = v - m: returns r, with k in the low
+     * bits of *shifted; d + d_lo = v - m exactly. */
     float v_part = d + m;
     float m_part = d - v_part;
-    float d_lo = (v - v_part) - (m + m_part);  /* d + d_lo = v - m exactly */
-    float shifted = d * FS_LOG2E_F + FS_SHIFTER_F;  /* k in the low bits */
-    float k = shifted - FS_SHIFTER_F;
-    float r = (d - k * FS_LN2_HI_F) + (d_lo - k * FS_LN2_LO_F);  /* d - k ln2hi exact */
+    float d_lo = (v - v_part) - (m + m_part);
+    float k;
+    *shifted = d * FS_LOG2E_F + FS_SHIFTER_F;
+    k = *shifted - FS_SHIFTER_F;
+    return (d - k * FS_LN2_HI_F) + (d_lo - k * FS_LN2_LO_F);  /* d - k ln2hi exact */
+}
+
+FS_INLINE float fs_expf_diff_nonpositive(float v, float m)
+{
+    float d = v - m, shifted;
+    float r = fs_expf_diff_reduce(v, m, d, &shifted);
     float e = fs_expf_lean_tail(r, shifted);
     /* Below -104 (k < -150: the exponent field wraps) the result is 0; a NaN
      * d (an inf - inf) fails the comparison and stays NaN. */
     return d < -104.0f ? 0.0f : e;
+}
+
+/* fs_expf_diff_nonpositive for sums (see FS_EXPF_SUM_MIN): 0 below it. */
+FS_INLINE float fs_expf_diff_nonpositive_sum(float v, float m)
+{
+    float d = v - m, shifted;
+    float r = fs_expf_diff_reduce(v, m, d, &shifted);
+    float e = fs_expf_sum_tail(r, shifted);
+    return d < FS_EXPF_SUM_MIN ? 0.0f : e;  /* NaN (inf - inf) stays NaN */
 }
 
 /* v - m split exactly as hi + lo (Knuth's TwoSum); lo is 0 when hi is not
