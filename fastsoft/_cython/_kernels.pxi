@@ -1240,8 +1240,12 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     # Forward: the row maxima, spread over the rows' elements.
     short_maxima(x, rowmax, count, n)
     short_spread(rowmax, shift, count, n)
-    for i in range(size):
-        e[i] = exp_diff(x[i], shift[i])
+    if op == SOFTMAX:
+        for i in range(size):
+            e[i] = exp_diff(x[i], shift[i])
+    else:  # only summed
+        for i in range(size):
+            e[i] = exp_shifted_sum(x[i], shift[i])
     # Float32 rows of 8 to 16 in AVX-512 vectors (fs_short_sums_f does 0
     # rows in other builds); the test stays out here: inside short_sums it
     # cost shorter rows 2-3% (the loops gcc made of it).
