@@ -399,8 +399,15 @@ FS_INLINE float fs_expf_neg(float x)
  * fs_expf_diff_nonpositive: 2^k is applied as one factor (the same exact
  * scaling as 2^(k + 64) and then 2^-64 while the result is normal), one
  * multiply fewer.  Below it, the factor is garbage (the exponent field
- * wraps) and discarded; only k = -126 with p < 1 (x in [-87.7, -87.34])
- * still forms a subnormal product. */
+ * wraps) and discarded.  Some garbage is still a subnormal product: k =
+ * -126 with p < 1 (x in [-87.7, -87.34]), and, since the factor keeps only
+ * the low bits of k + 127 and v - m is not clamped, k = -126 (mod 256) in
+ * windows 0.35 wide every 177 along v - m (v - m = -1e4 - max for a max in
+ * [24.30, 24.64]: a row masked with -1e4 took 1.6x the time in float32
+ * short-row logsumexp on the AVX2 build, and as long on the AVX-512 build
+ * here).  Clamping v - m at -104 as x is clamped cost 27% of the time of
+ * a loop of these exps on normal arguments, more than those windows
+ * (about 1% of v - m below -104) cost the masked rows that meet them. */
 #define FS_EXPF_SUM_MIN (-87.33f)
 
 FS_INLINE float fs_expf_sum_tail(float r, float shifted)
