@@ -279,6 +279,15 @@ BACKWARD_BEYOND_DOMAIN = {
                                   np.full(64, 1e-300)),
     "sigmoid_backward-zero-dy": ("sigmoid_backward", np.full(64, 1.5e154), np.zeros(64)),
     "softmax_backward-huge-y": ("softmax_backward", np.full(64, 1e200), np.ones(64)),
+    # float32 products y * dy of +-2e39 overflow float32 (to +inf and -inf: a
+    # NaN sum) but cancel exactly in float64: the last column's results are
+    # finite.  Short rows in blocks (40 rows of 3) and one long row.
+    "softmax_backward-float32-products-overflow": (
+        "softmax_backward", np.tile(np.float32([2e19, 2e19, 1e-30]), (40, 1)),
+        np.tile(np.float32([1e20, -1e20, 1.0]), (40, 1))),
+    "softmax_backward-float32-products-overflow-long-row": (
+        "softmax_backward", np.float32([2e19, 2e19] + [1e-30] * 62),
+        np.float32([1e20, -1e20] + [1.0] * 62)),
 }
 
 

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.skipif("cython" not in fastsoft.backends(),
                                 reason="the Cython backend is not built")
 
 # The forward functions use fs_short.h (maxima, spreads); every function's
-# blocks of short rows are whole groups of rows (log_softmax_backward's too).
-FUNCTIONS = ("softmax", "log_softmax", "logsumexp", "log_softmax_backward")
+# blocks of short rows are whole groups of rows (the backward passes' too).
+FUNCTIONS = ("softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward")
 LENGTHS = range(2, 18)  # 17: just past the vectorized lengths
 BLOCK = 1024  # SHORT_BLOCK: elements per block of the short-row path
 

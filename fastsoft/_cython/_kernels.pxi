@@ -30,7 +30,7 @@
 # path of the benchmarks.
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY, NAN, fabs, log
+from libc.math cimport INFINITY, NAN, fabs, fmax, log
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
@@ -1142,6 +1142,26 @@ cdef inline void short_sums(const floating* e, const floating* y, double* total,
                                           n, 1)
 
 
+cdef inline void short_dots(const floating* y, const floating* dy, floating* p, double* total,
+                            Py_ssize_t count, Py_ssize_t n) noexcept nogil:
+    """total[r] = the sum of row r of dy * y, as piece_dot: float32 products
+    rounded to float32 (into p) and summed in double, eight rows of 8 to 16
+    at a time in AVX-512 vectors (fs_short_sums_f); float64 products
+    Kahan-compensated.  A non-finite sum is redone with products in double
+    (plain_if_nonfinite)."""
+    cdef Py_ssize_t i, r
+    if floating is float:
+        for i in range(count * n):
+            p[i] = dot_term(dy[i], y[i])
+        if not (FS_SHORT_SUMS_MIN_N <= n <= FS_SHORT_MAX_N
+                and fs_short_sums_f(p, total, count, n) == count):
+            short_sums(p, NULL, total, count, n, True)
+        for r in range(count):
+            total[r] = plain_if_nonfinite(total[r], dy + r * n, y + r * n, n, 1)
+    else:
+        short_sums(dy, y, total, count, n, False)
+
+
 cdef inline Py_ssize_t short_max_vectors(const floating* x, floating* m, Py_ssize_t count,
                                          Py_ssize_t n) noexcept nogil:
     if floating is float:
@@ -1210,32 +1230,58 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     cdef floating e[SHORT_BLOCK]
     cdef double total[SHORT_BLOCK]
     cdef double exps[SHORT_BLOCK]
+    cdef double spread[SHORT_BLOCK]
     cdef double m
     cdef ExpMode mode
     cdef Py_ssize_t r, j, i, size = count * n
+    cdef bint in_float
     if op == SOFTMAX_BACKWARD:
-        short_sums(dy, x, total, count, n, False)
+        short_dots(x, dy, e, total, count, n)
+        # The dots spread over the rows' elements, then one loop over the
+        # block (softmax_backward_write's arithmetic): in float32 lanes when
+        # every row's dot allows them, else in double.
+        in_float = floating is float
         for r in range(count):
-            softmax_backward_write(x + r * n, dy + r * n, out + r * n, n, total[r],
-                                   floating is float and softmax_backward_in_float(total[r]))
+            in_float &= softmax_backward_in_float(total[r])
+        if floating is float and in_float:
+            for r in range(count):
+                rowmax[r] = <float>total[r]
+            short_spread(rowmax, shift, count, n)
+            for i in range(size):
+                out[i] = x[i] * (dy[i] - shift[i])
+            return
+        short_spread_double(total, spread, count, n)
+        for i in range(size):
+            out[i] = <floating>(x[i] * (dy[i] - spread[i]))
         return
     if op == LOG_SOFTMAX_BACKWARD:
-        # The exps in a double buffer (the rest is in double here): only the
-        # exp's validity matters (total 0 in the mode's overflow check).
-        mode = log_softmax_backward_mode(x, piece_max(x, size), 0.0)
-        if mode == EXP_FLOAT:
+        # The sums of dy, then piece_log_softmax_backward's arithmetic over
+        # the whole block: the mode from the block's largest y and |total|,
+        # the totals spread over the rows' elements.
+        if not (floating is float and FS_SHORT_SUMS_MIN_N <= n <= FS_SHORT_MAX_N
+                and fs_short_sums_f(dy, total, count, n) == count):
+            short_sums(dy, NULL, total, count, n, True)
+        m = 0.0
+        for r in range(count):  # an inf or NaN dy: as plain summation gives it
+            total[r] = plain_if_nonfinite(total[r], dy + r * n, <const floating*>NULL, n, 1)
+            m = fmax(m, fabs(total[r]))
+        mode = log_softmax_backward_mode(x, piece_max(x, size), m)
+        if floating is float and mode == EXP_FLOAT:
+            for r in range(count):
+                rowmax[r] = <float>total[r]
+            short_spread(rowmax, shift, count, n)
             for i in range(size):
-                exps[i] = fs_expf_small(x[i])
-        elif mode == EXP_SMALL:
+                e[i] = fs_expf_small(x[i])
             for i in range(size):
-                exps[i] = fs_exp_small(x[i])
+                out[i] = dy[i] - e[i] * shift[i]
+            return
+        short_spread_double(total, spread, count, n)
+        if mode == EXP_SMALL:
+            for i in range(size):
+                out[i] = <floating>(dy[i] - fs_exp_small(x[i]) * spread[i])
         else:
             for i in range(size):
-                exps[i] = exp_of(x[i])
-        short_sums(dy, NULL, total, count, n, False)
-        for r in range(count):
-            for j in range(n):
-                out[r * n + j] = <floating>(dy[r * n + j] - exps[r * n + j] * total[r])
+                out[i] = <floating>(dy[i] - exp_of(x[i]) * spread[i])
         return
     # Forward: the row maxima, spread over the rows' elements.
     short_maxima(x, rowmax, count, n)
