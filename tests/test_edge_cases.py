@@ -396,6 +396,34 @@ def test_row_maxima_across_the_unshifted_range(n, name, dtype, backend):
     check(name, (maxima_across_unshifted_range(n, dtype),), backend=backend, axis=-1)
 
 
+@pytest.mark.parametrize("n", [10, 40, 1000, 70_000])
+def test_subnormal_softmax_results_take_the_same_bits_either_way(n, backend):
+    """float32 softmax rows whose x - max run down to -110, so that some
+    results are subnormal (exp(x - max) for x - max in [-103.3, -87.3]),
+    beside NaN, +-inf, -1e4 and a lone finite entry.  The Cython backend
+    forms subnormal results without the slow path of a multiply that rounds
+    to one (fs_expf_diff_nonpositive_exact) when the first 4096 elements
+    span more than 87.33, and with that multiply otherwise: the same rows
+    after 4096 elements of narrow range and before them must give the same
+    results, bit for bit, and match the reference."""
+    rng = np.random.default_rng(n)
+    rows = max(8, 8192 // n)
+    wide = rng.uniform(-110.0, 0.0, (rows, n)).astype(np.float32)
+    wide[:, 0] = 0.0
+    wide[1, n // 2] = nan
+    wide[2, :] = -inf
+    wide[2, n - 1] = -95.5  # a lone finite entry: exactly 1
+    wide[3, n // 3] = inf
+    wide[4, 1:] = -1e4
+    wide[5, ::3] = -inf
+    narrow = rng.uniform(-1.0, 1.0, (4096 // n + 1, n)).astype(np.float32)
+    after = check("softmax", (np.concatenate([narrow, wide]),), backend=backend, axis=-1)
+    first = call("softmax", np.concatenate([wide, narrow]), axis=-1, backend=backend)
+    np.testing.assert_array_equal(after[len(narrow):], first[:rows])
+    results = first[:rows]
+    assert np.any((results > 0) & (results < np.finfo(np.float32).smallest_normal))
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
 def test_long_row_in_many_pieces(name, dtype, backend):

@@ -68,6 +68,8 @@ cdef extern from "fs_math.h" nogil:
     float fs_expf_diff_nonpositive(float v, float m)
     float fs_expf_neg_sum(float x)
     float fs_expf_diff_nonpositive_sum(float v, float m)
+    float fs_expf_diff_nonpositive_exact(float v, float m)
+    const float FS_EXPF_SUM_MIN
     enum: FS_LANES
 
 cdef extern from "fs_short.h" nogil:
@@ -110,6 +112,8 @@ cdef enum:
     # before any is written, and two short loops overlap more elements than
     # one long chain per element does.
     EXP_BLOCK = 256
+    # Elements that subnormal_exps_likely looks at.
+    SUBNORMAL_SAMPLE = 4096
     # Default fewest elements worth waking another thread for (a parallel
     # region costs a few microseconds; exp runs at about 1 ns per element per
     # core).  A row this long is also worth splitting across threads.
@@ -248,6 +252,64 @@ cdef inline floating exp_shifted_sum(floating v, double shift) noexcept nogil:
         return fs_expf_diff_nonpositive_sum(v, <float>shift)
     else:
         return fs_exp_diff_nonpositive(v, shift)
+
+
+cdef inline floating exp_stored(floating v, double shift, bint exact) noexcept nogil:
+    """exp_shifted for exps that are stored (softmax's results), with exact
+    for data whose float32 results may be subnormal: the same bits from
+    fs_expf_diff_nonpositive_exact, which forms them without the slow path
+    of a multiply that rounds to a subnormal number (a loop whose arguments
+    had a quarter of their x - max at -95 took 0.21 ns per element, against
+    0.53), but costs 36% more on other data (see subnormal_exps_likely)."""
+    if floating is float:
+        if exact:
+            return fs_expf_diff_nonpositive_exact(v, <float>shift)
+        return fs_expf_diff_nonpositive(v, <float>shift)
+    else:
+        return fs_exp_diff_nonpositive(v, shift)
+
+
+cdef inline bint subnormal_exps_likely(const floating* x, Py_ssize_t size) noexcept nogil:
+    """Whether float32 softmax of x should take its exps with exp_stored's
+    exact form: whether the first SUBNORMAL_SAMPLE elements span more than
+    -FS_EXPF_SUM_MIN (87.33), so that some x - max may fall where exp(x -
+    max) is subnormal ([-103.3, -87.3]).  -inf counts as +inf (its exp is 0
+    either way, at no cost), and NaN compares false.  The answer changes
+    the speed only: both forms give the same bits.  Taken by the rows, the
+    short rows and the split rows; the column paths keep the multiply.
+    Float32 normal numbers times 30 (many x - max fall there), out=, 2
+    threads, against the multiply alone, side by side: (8192, 1000) 1.63x
+    the speed, (32, 50257) 1.98x, (4, 1000000) 1.50x, (2048, 300) 1.85x,
+    (65536, 10) 1.52-1.68x, (16384, 40) 1.43-1.55x; times 3 (none there):
+    0.97 to 1.02x (the 0.97: rows of 40, code layout)."""
+    cdef float lo[MAX_LANES]
+    cdef float hi[MAX_LANES]
+    cdef float v
+    cdef Py_ssize_t b, i, l, nv
+    cdef bint wide = False
+    if floating is double:
+        return False
+    size = min(size, <Py_ssize_t>SUBNORMAL_SAMPLE)
+    nv = size - size % MAX_LANES
+    for l in range(MAX_LANES):  # lanes: the loops vectorize
+        lo[l] = INFINITY
+        hi[l] = -INFINITY
+    for b in range(nv // MAX_LANES):
+        i = b * MAX_LANES
+        for l in range(MAX_LANES):
+            v = x[i + l]
+            hi[l] = v if v > hi[l] else hi[l]
+            v = v if v != -INFINITY else INFINITY
+            lo[l] = v if v < lo[l] else lo[l]
+    for i in range(nv, size):
+        v = x[i]
+        hi[0] = v if v > hi[0] else hi[0]
+        v = v if v != -INFINITY else INFINITY
+        lo[0] = v if v < lo[0] else lo[0]
+    v = fs_max32_f(hi)
+    for l in range(MAX_LANES):
+        wide |= lo[l] - v < FS_EXPF_SUM_MIN
+    return wide
 
 
 cdef inline floating exp_plain(floating v) noexcept nogil:
@@ -596,7 +658,7 @@ cdef inline void lanes_add(double* s, double* c, const floating* e, Py_ssize_t w
 
 
 cdef inline void exp_add_padded(const floating* x, floating* out, Py_ssize_t w, double shift,
-                                bint plain, double* s, double* c) noexcept nogil:
+                                bint plain, bint exact, double* s, double* c) noexcept nogil:
     """exp(x[j] - shift) (plain: exp(x[j])) for j < w <= LANES into out
     (unless NULL: then exp_shifted_sum; out may be x) and into the sum
     lanes: padded with -inf (whose exp is 0) to one whole
@@ -612,6 +674,9 @@ cdef inline void exp_add_padded(const floating* x, floating* out, Py_ssize_t w, 
     elif out == NULL:
         for l in range(LANES):
             eb[l] = exp_shifted_sum(xb[l], shift)
+    elif exact:
+        for l in range(LANES):
+            eb[l] = exp_stored(xb[l], shift, True)
     else:
         for l in range(LANES):
             eb[l] = exp_shifted(xb[l], shift)
@@ -623,9 +688,9 @@ cdef inline void exp_add_padded(const floating* x, floating* out, Py_ssize_t w, 
 
 
 cdef inline double piece_exp_store_sum(const floating* x, floating* out, Py_ssize_t n,
-                                       double shift) noexcept nogil:
-    """out[j] = exp(x[j] - shift) (out NULL: only the sum); returns the sum of
-    the exps (in double)."""
+                                       double shift, bint exact) noexcept nogil:
+    """out[j] = exp(x[j] - shift) (out NULL: only the sum; exact: see
+    exp_stored); returns the sum of the exps (in double)."""
     cdef floating e[EXP_BLOCK]
     cdef double s[LANES]
     cdef double c[LANES]
@@ -635,25 +700,34 @@ cdef inline double piece_exp_store_sum(const floating* x, floating* out, Py_ssiz
     # elements from it, then the tail.
     j0 = min(to_alignment(x, sizeof(floating)), n)
     if j0 > 0:
-        exp_add_padded(x, out, j0, shift, False, s, c)
+        exp_add_padded(x, out, j0, shift, False, exact, s, c)
     while n - j0 >= LANES:
         w = min(EXP_BLOCK, (n - j0) - (n - j0) % LANES)
         if out != NULL and <const floating*>out != x:
             # Straight into out (the vectorizer's overlap check passes).
-            for i in range(w):
-                out[j0 + i] = exp_shifted(x[j0 + i], shift)
+            if exact:
+                for i in range(w):
+                    out[j0 + i] = exp_stored(x[j0 + i], shift, True)
+            else:
+                for i in range(w):
+                    out[j0 + i] = exp_shifted(x[j0 + i], shift)
             lanes_add(s, c, out + j0, w, floating is double)
         else:
             # In place: through the buffer, or the loop would run scalar.
-            for i in range(w):
-                e[i] = exp_shifted(x[j0 + i], shift)
+            if exact:
+                for i in range(w):
+                    e[i] = exp_stored(x[j0 + i], shift, True)
+            else:
+                for i in range(w):
+                    e[i] = exp_shifted(x[j0 + i], shift)
             if out != NULL:
                 for i in range(w):
                     out[j0 + i] = e[i]
             lanes_add(s, c, e, w, floating is double)
         j0 += w
     if j0 < n:
-        exp_add_padded(x + j0, NULL if out == NULL else out + j0, n - j0, shift, False, s, c)
+        exp_add_padded(x + j0, NULL if out == NULL else out + j0, n - j0, shift, False, exact,
+                       s, c)
     return lanes_result(s, c, floating is double)
 
 
@@ -671,7 +745,7 @@ cdef inline double piece_sum_exps(const floating* x, Py_ssize_t n, double shift,
     lanes_zero(s, c)
     j0 = min(to_alignment(x, sizeof(floating)), n)
     if j0 > 0:
-        exp_add_padded(x, NULL, j0, shift, plain, s, c)
+        exp_add_padded(x, NULL, j0, shift, plain, False, s, c)
     while n - j0 >= LANES:
         w = min(EXP_BLOCK, (n - j0) - (n - j0) % LANES)
         if plain:
@@ -683,7 +757,7 @@ cdef inline double piece_sum_exps(const floating* x, Py_ssize_t n, double shift,
         lanes_add(s, c, e, w, floating is double)
         j0 += w
     if j0 < n:
-        exp_add_padded(x + j0, NULL, n - j0, shift, plain, s, c)
+        exp_add_padded(x + j0, NULL, n - j0, shift, plain, False, s, c)
     return lanes_result(s, c, floating is double)
 
 
@@ -982,7 +1056,7 @@ cdef inline double row_shift(const floating* x, const mask_t* mask, Py_ssize_t n
 
 
 cdef inline void softmax_row(const floating* x, const mask_t* mask, floating* out,
-                             Py_ssize_t n) noexcept nogil:
+                             Py_ssize_t n, bint exact) noexcept nogil:
     cdef bint found
     cdef double total
     # Shift by the max: every exp is <= 1 and the largest is 1, so the sum
@@ -991,7 +1065,7 @@ cdef inline void softmax_row(const floating* x, const mask_t* mask, floating* ou
     if not found:
         piece_fill(out, n, 0.0)
     elif mask == NULL:
-        total = piece_exp_store_sum(x, out, n, shift)
+        total = piece_exp_store_sum(x, out, n, shift, exact)
         piece_scale(out, NULL, n, 1.0 / total)
     else:
         total = piece_exp_store_sum_masked(x, mask, out, n, shift)
@@ -1038,12 +1112,13 @@ cdef inline double logsumexp_row(const floating* x, const mask_t* mask,
 
 
 cdef inline void row_op(Op op, const floating* x, const floating* dy, const mask_t* mask,
-                        floating* out, Py_ssize_t n, bint stream) noexcept nogil:
+                        floating* out, Py_ssize_t n, bint stream, bint exact) noexcept nogil:
     """Row function `op` on one row; logsumexp writes out[0].  stream:
-    softmax_backward writes with streaming stores (the caller fences)."""
+    softmax_backward writes with streaming stores (the caller fences).
+    exact: softmax's exps as exp_stored takes them."""
     cdef double total, ymax
     if op == SOFTMAX:
-        softmax_row(x, mask, out, n)
+        softmax_row(x, mask, out, n, exact)
     elif op == LOG_SOFTMAX:
         log_softmax_row(x, mask, out, n)
     elif op == LOGSUMEXP:
@@ -1057,7 +1132,8 @@ cdef inline void row_op(Op op, const floating* x, const floating* dy, const mask
 
 
 cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
-               Py_ssize_t outer, Py_ssize_t n, int nthreads, bint stream) noexcept nogil:
+               Py_ssize_t outer, Py_ssize_t n, int nthreads, bint stream,
+               bint exact) noexcept nogil:
     """One row per task, rows spread over threads."""
     cdef Py_ssize_t r
     cdef Py_ssize_t out_stride = 1 if op == LOGSUMEXP else n
@@ -1065,14 +1141,16 @@ cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask,
     if nt == 1:  # no parallel region (see elementwise)
         for r in range(outer):
             row_op(op, x + r * n, NULL if dy == NULL else dy + r * n,
-                   NULL if mask == NULL else mask + r * n, out + r * out_stride, n, stream)
+                   NULL if mask == NULL else mask + r * n, out + r * out_stride, n, stream,
+                   exact)
         if stream:
             fs_stream_fence()
         return
     with parallel(num_threads=nt):
         for r in prange(outer, schedule='static'):
             row_op(op, x + r * n, NULL if dy == NULL else dy + r * n,
-                   NULL if mask == NULL else mask + r * n, out + r * out_stride, n, stream)
+                   NULL if mask == NULL else mask + r * n, out + r * out_stride, n, stream,
+                   exact)
         if stream:
             fs_stream_fence()
 
@@ -1099,6 +1177,16 @@ cdef inline floating exp_diff(floating v, floating m) noexcept nogil:
         return fs_expf_diff_nonpositive(v, m)
     else:
         return fs_exp_diff_nonpositive(v, m)
+
+
+cdef void short_exps_exact(const floating* x, const floating* shift, floating* e,
+                           Py_ssize_t size) noexcept nogil:
+    """e[i] = exp(x[i] - shift[i]) as exp_stored with exact takes them; out of
+    line (inline, the choice cost short_rows on other data 3-7%: code
+    layout)."""
+    cdef Py_ssize_t i
+    for i in range(size):
+        e[i] = exp_stored(x[i], shift[i], True)
 
 
 cdef inline double short_term(const floating* e, const floating* y, Py_ssize_t k) noexcept nogil:
@@ -1223,8 +1311,9 @@ cdef inline void short_spread_double(const double* vals, double* out, Py_ssize_t
 
 
 cdef inline void short_rows(Op op, const floating* x, const floating* dy, floating* out,
-                            Py_ssize_t count, Py_ssize_t n) noexcept nogil:
-    """`op` on `count` consecutive rows of n elements, count * n <= SHORT_BLOCK."""
+                            Py_ssize_t count, Py_ssize_t n, bint exact) noexcept nogil:
+    """`op` on `count` consecutive rows of n elements, count * n <= SHORT_BLOCK
+    (exact: softmax's exps as exp_stored takes them)."""
     cdef floating rowmax[SHORT_BLOCK]
     cdef floating shift[SHORT_BLOCK]
     cdef floating e[SHORT_BLOCK]
@@ -1287,8 +1376,11 @@ cdef inline void short_rows(Op op, const floating* x, const floating* dy, floati
     short_maxima(x, rowmax, count, n)
     short_spread(rowmax, shift, count, n)
     if op == SOFTMAX:
-        for i in range(size):
-            e[i] = exp_diff(x[i], shift[i])
+        if exact:
+            short_exps_exact(x, shift, e, size)
+        else:
+            for i in range(size):
+                e[i] = exp_diff(x[i], shift[i])
     else:  # only summed
         for i in range(size):
             e[i] = exp_shifted_sum(x[i], shift[i])
@@ -1355,7 +1447,7 @@ cdef inline Py_ssize_t short_row_limit(Op op, bint single) noexcept nogil:
 
 
 cdef void rows_short(Op op, const floating* x, const floating* dy, floating* out,
-                     Py_ssize_t outer, Py_ssize_t n, int nthreads) noexcept nogil:
+                     Py_ssize_t outer, Py_ssize_t n, int nthreads, bint exact) noexcept nogil:
     """Blocks of SHORT_BLOCK // n rows spread over threads: for rows of at
     most FS_SHORT_MAX_N, a multiple of 16 rows (whole groups for
     fs_short.h), for longer ones a multiple of 4 (short_sums takes four rows
@@ -1376,13 +1468,13 @@ cdef void rows_short(Op op, const floating* x, const floating* dy, floating* out
         for b in range(blocks):
             r0 = b * per_block
             short_rows(op, x + r0 * n, NULL if dy == NULL else dy + r0 * n,
-                       out + r0 * out_stride, min(per_block, outer - r0), n)
+                       out + r0 * out_stride, min(per_block, outer - r0), n, exact)
         return
     for b in prange(blocks, schedule='static', num_threads=nt):
         r0 = b * per_block
         count = per_block if outer - r0 > per_block else outer - r0
         short_rows(op, x + r0 * n, NULL if dy == NULL else dy + r0 * n, out + r0 * out_stride,
-                   count, n)
+                   count, n, exact)
 
 
 # ---------------------------------------------------------------------------
@@ -1392,7 +1484,8 @@ cdef void rows_short(Op op, const floating* x, const floating* dy, floating* out
 
 
 cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t outer,
-                          Py_ssize_t n, int nthreads, Py_ssize_t parts) except -1 nogil:
+                          Py_ssize_t n, int nthreads, Py_ssize_t parts,
+                          bint exact) except -1 nogil:
     """rows_split for the unmasked forward functions, in two passes instead of
     three: each piece is shifted by its own max (read while the piece is in
     cache: pieces of at most SPLIT_PIECE_BYTES, several per thread), and the
@@ -1435,7 +1528,7 @@ cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t ou
             row_max[r] = m
             if m - m != 0.0:
                 row_op(op, x + r * n, NULL, NULL, out + r * (1 if op == LOGSUMEXP else n), n,
-                       False)
+                       False, exact)
                 continue
             total = 0.0
             comp = 0.0
@@ -1456,7 +1549,8 @@ cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t ou
                 if op == SOFTMAX:
                     # The piece is in L2: its exps go to out and are scaled
                     # there.
-                    piece_exp_store_sum(x + r * n + j0, out + r * n + j0, j1 - j0, row_max[r])
+                    piece_exp_store_sum(x + r * n + j0, out + r * n + j0, j1 - j0, row_max[r],
+                                        exact)
                     piece_scale(out + r * n + j0, NULL, j1 - j0, 1.0 / row_total[r])
                 else:
                     piece_log_softmax(x + r * n + j0, NULL, out + r * n + j0, j1 - j0,
@@ -1562,7 +1656,7 @@ cdef inline double split_sum(Op op, const floating* x, const floating* dy, const
         if not found:
             return 0.0
         if mask == NULL:
-            return piece_exp_store_sum(x, out, n, shift)
+            return piece_exp_store_sum(x, out, n, shift, False)
         return piece_exp_store_sum_masked(x, mask, out, n, shift)
     if op == LOG_SOFTMAX or op == LOGSUMEXP:
         if not found or shift - shift != 0.0:  # the sum is NaN or unused
@@ -2794,11 +2888,13 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
     # Streaming stores pay where the kernel is memory-bound (see STREAM_CHUNK).
     cdef Py_ssize_t nbytes = outer * n * inner * sizeof(floating)
     cdef bint stream = op == SOFTMAX_BACKWARD and streams_into(nbytes, fresh)
+    cdef bint exact
     if inner > 1:
         return cols(op, x, dy, mask, out, outer, n, inner, nthreads,
                     (op == LOG_SOFTMAX or op == SOFTMAX)
                     and streams(nbytes))
     nt = threads_for(outer * n, nthreads)
+    exact = op == SOFTMAX and mask == NULL and subnormal_exps_likely(x, outer * n)
     if nt > 1 and outer < 4 * nt and n >= min_work_per_thread:
         # Few long rows: whole rows would leave threads idle (or unevenly
         # loaded); split each row into one piece per thread (as many pieces
@@ -2809,12 +2905,12 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
             # sum (as many on every thread).
             parts = nt * ((n * sizeof(floating) + nt * SPLIT_PIECE_BYTES - 1)
                           // (nt * SPLIT_PIECE_BYTES))
-            return rows_split_local(op, x, out, outer, n, nt, parts)
+            return rows_split_local(op, x, out, outer, n, nt, parts, exact)
         return rows_split(op, x, dy, mask, out, outer, n, nt, parts, stream)
     if mask == NULL and n <= short_row_limit(op, sizeof(floating) == 4):
-        rows_short(op, x, dy, out, outer, n, nthreads)
+        rows_short(op, x, dy, out, outer, n, nthreads, exact)
         return 0
-    rows(op, x, dy, mask, out, outer, n, nthreads, stream)
+    rows(op, x, dy, mask, out, outer, n, nthreads, stream, exact)
     return 0
 
 

@@ -444,14 +444,16 @@ int main(void)
          * fs_expf_diff_nonpositive above it, 0 below, NaN for NaN, over
          * every float32 in [-120, 44] and differences from maxima up to
          * 1e4, vectorized as in the kernels. */
-        static float xf[N], mf[N], a[N], b[N];
-        long differ_neg = 0, differ_diff = 0;
+        static float xf[N], mf[N], a[N], b[N], c[N];
+        long differ_neg = 0, differ_diff = 0, differ_exact = 0;
         for (int round = 0; round < 16; round++) {
             for (int i = 0; i < N; i++) {
                 xf[i] = (float)uniform(-120.0, 44.0);
                 mf[i] = (float)uniform(-1e4, 1e4);
                 if (i % 1000 == 0)
                     xf[i] = i % 2000 ? NAN : -INFINITY;
+                if (i % 1000 == 500)
+                    xf[i] = -NAN;
             }
             for (int i = 0; i < N; i++) a[i] = fs_expf_neg(xf[i]);
             for (int i = 0; i < N; i++) b[i] = fs_expf_neg_sum(xf[i]);
@@ -463,9 +465,12 @@ int main(void)
             for (int i = 0; i < N; i++) xf[i] = mf[i] + xf[i] - 44.0f;  /* v <= m mostly */
             for (int i = 0; i < N; i++) a[i] = fs_expf_diff_nonpositive(xf[i], mf[i]);
             for (int i = 0; i < N; i++) b[i] = fs_expf_diff_nonpositive_sum(xf[i], mf[i]);
+            for (int i = 0; i < N; i++) c[i] = fs_expf_diff_nonpositive_exact(xf[i], mf[i]);
             for (int i = 0; i < N; i++) {
                 if (xf[i] > mf[i])
                     continue;
+                if (memcmp(&a[i], &c[i], sizeof a[i]) && !(isnan(a[i]) && isnan(c[i])))
+                    differ_exact++;
                 float want = xf[i] - mf[i] < FS_EXPF_SUM_MIN ? 0.0f : a[i];
                 if (memcmp(&want, &b[i], sizeof want) && !(isnan(want) && isnan(b[i])))
                     differ_diff++;
@@ -473,7 +478,9 @@ int main(void)
         }
         printf("fs_expf_neg_sum, fs_expf_diff_nonpositive_sum: %ld and %ld results differ\n",
                differ_neg, differ_diff);
-        bad |= differ_neg || differ_diff;
+        printf("fs_expf_diff_nonpositive_exact: %ld results differ from fs_expf_diff_nonpositive\n",
+               differ_exact);
+        bad |= differ_neg || differ_diff || differ_exact;
     }
     return bad;
 }
