@@ -227,3 +227,34 @@ def test_lone_column_entries_are_exact(cython_variant, dtype, mode):
     np.testing.assert_array_equal(_run(cython_variant, mode, "softmax", (x,), 0)[at], 1)
     np.testing.assert_array_equal(_run(cython_variant, mode, "log_softmax", (x,), 0)[at], 0)
     np.testing.assert_array_equal(_run(cython_variant, mode, "logsumexp", (x,), 0), x[at])
+
+
+@pytest.mark.parametrize(("mode", "stream"), [(1, False), (-1, False), (-1, True)],
+                         ids=["bands", "chunks", "streamed-chunks"])
+@pytest.mark.parametrize("n", [10, 300])
+def test_subnormal_softmax_results_in_columns(cython_variant, n, mode, stream):
+    """float32 softmax along axis 1 of (2, n, 600): one slab of columns whose
+    x - max run down to -110 (subnormal results, beside NaN, +-inf and -1e4)
+    and one of narrow range.  Whether the first 4096 elements span more than
+    87.33 chooses the exps' form (see test_edge_cases.py's test of the rows):
+    the wide slab second and first must give the same bits, in bands, in
+    chunks and in the streamed (pipelined) chunks, and match the reference."""
+    rng = np.random.default_rng(seed_of("subnormal columns", n, mode, stream))
+    wide = rng.uniform(-110.0, 0.0, (n, 600)).astype(np.float32)
+    wide[0, :] = 0.0
+    wide[n // 2, 1] = np.nan
+    wide[:, 2] = -inf
+    wide[n - 1, 2] = -95.5
+    wide[n // 3, 3] = inf
+    wide[1:, 4] = -1e4
+    narrow = rng.uniform(-1.0, 1.0, (n, 600)).astype(np.float32)
+    previous = cython_variant.set_stream_min_bytes(0 if stream else 2**62)
+    try:
+        after = _run(cython_variant, mode, "softmax", (np.stack([narrow, wide]),), 1)
+        first = _run(cython_variant, mode, "softmax", (np.stack([wide, narrow]),), 1)
+    finally:
+        cython_variant.set_stream_min_bytes(previous)
+    np.testing.assert_array_equal(after[1], first[0])
+    assert np.any((first[0] > 0) & (first[0] < np.finfo(np.float32).smallest_normal))
+    exact, scale, result = expected("softmax", (np.stack([wide, narrow]),), axis=1)
+    assert_matches(first, exact, scale, result, what=f"softmax band mode {mode}")

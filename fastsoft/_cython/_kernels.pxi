@@ -275,13 +275,14 @@ cdef inline bint subnormal_exps_likely(const floating* x, Py_ssize_t size) noexc
     -FS_EXPF_SUM_MIN (87.33), so that some x - max may fall where exp(x -
     max) is subnormal ([-103.3, -87.3]).  -inf counts as +inf (its exp is 0
     either way, at no cost), and NaN compares false.  The answer changes
-    the speed only: both forms give the same bits.  Taken by the rows, the
-    short rows and the split rows; the column paths keep the multiply.
-    Float32 normal numbers times 30 (many x - max fall there), out=, 2
-    threads, against the multiply alone, side by side: (8192, 1000) 1.63x
-    the speed, (32, 50257) 1.98x, (4, 1000000) 1.50x, (2048, 300) 1.85x,
-    (65536, 10) 1.52-1.68x, (16384, 40) 1.43-1.55x; times 3 (none there):
-    0.97 to 1.02x (the 0.97: rows of 40, code layout)."""
+    the speed only: both forms give the same bits.  Float32 normal numbers
+    times 30 (many x - max fall there), out=, 2 threads, against the
+    multiply alone, side by side: rows (8192, 1000) 1.63x the speed, (32,
+    50257) 1.98x, (4, 1000000) 1.50x, (2048, 300) 1.85x, (65536, 10)
+    1.52-1.68x, (16384, 40) 1.43-1.55x; columns (axis 0) (1000, 8192)
+    1.79x, (4096, 4096) 1.51x, (200, 65536) 1.88x, (20000, 256) 1.76x,
+    (64, 300, 100) axis 1 1.33x; times 3 (none there): 0.97 to 1.06x (rows
+    of 40: 0.97, code layout)."""
     cdef float lo[MAX_LANES]
     cdef float hi[MAX_LANES]
     cdef float v
@@ -1734,8 +1735,9 @@ cdef inline void cols_max(const floating* x, const mask_t* mask, Py_ssize_t n,
 cdef inline void cols_sum_exp(const floating* x, const mask_t* mask, floating* out,
                               Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w,
                               const floating* col_max, double* col_sum,
-                              double* col_comp) noexcept nogil:
-    """Column sums of exp(x - col_max); stores the exps in out unless out is NULL."""
+                              double* col_comp, bint exact) noexcept nogil:
+    """Column sums of exp(x - col_max); stores the exps in out unless out is
+    NULL (exact: unmasked, as exp_stored takes them)."""
     cdef Py_ssize_t i, j
     cdef const floating* xr
     cdef const mask_t* mr
@@ -1747,7 +1749,13 @@ cdef inline void cols_sum_exp(const floating* x, const mask_t* mask, floating* o
     for j in range(n):
         xr = x + j * stride
         mr = NULL if mask == NULL else mask + j * stride
-        if mask == NULL and out != NULL:
+        if mask == NULL and out != NULL and exact:
+            orow = out + j * stride
+            for i in range(w):
+                e = exp_stored(xr[i], col_max[i], True)
+                orow[i] = <floating>e
+                add_to(&col_sum[i], &col_comp[i], e, floating is double)
+        elif mask == NULL and out != NULL:
             orow = out + j * stride
             for i in range(w):
                 e = exp_shifted(xr[i], col_max[i])
@@ -1806,7 +1814,7 @@ cdef inline void cols_sum_dy(const floating* y, const floating* dy, bint times_y
 cdef void cols_softmax(const floating* x, const mask_t* mask, floating* out,
                        Py_ssize_t n, Py_ssize_t stride, Py_ssize_t w, floating* col_max,
                        double* col_sum, double* col_comp,
-                       mask_t* col_found, bint stream) noexcept nogil:
+                       mask_t* col_found, bint stream, bint exact) noexcept nogil:
     """stream: the exps are taken again from x in the last pass and written
     with streaming stores, for unmasked calls whose columns are too long for
     cols_pipelined's buffer of exps (more than 8192 float32 or 4096 float64
@@ -1822,16 +1830,20 @@ cdef void cols_softmax(const floating* x, const mask_t* mask, floating* out,
     cdef floating* b = buf + to_alignment(buf, sizeof(floating))
     cols_max(x, mask, n, stride, w, col_max, col_found)
     if stream and mask == NULL:
-        cols_sum_exp(x, NULL, NULL, n, stride, w, col_max, col_sum, col_comp)
+        cols_sum_exp(x, NULL, NULL, n, stride, w, col_max, col_sum, col_comp, False)
         for i in range(w):
             inv[i] = <floating>(1.0 / col_sum[i])
         for j in range(n):
             xr = x + j * stride
-            for i in range(w):
-                b[i] = exp_shifted(xr[i], col_max[i]) * inv[i]
+            if exact:
+                for i in range(w):
+                    b[i] = exp_stored(xr[i], col_max[i], True) * inv[i]
+            else:
+                for i in range(w):
+                    b[i] = exp_shifted(xr[i], col_max[i]) * inv[i]
             stream_copy(out + j * stride, b, w)
         return
-    cols_sum_exp(x, mask, out, n, stride, w, col_max, col_sum, col_comp)
+    cols_sum_exp(x, mask, out, n, stride, w, col_max, col_sum, col_comp, exact)
     for i in range(w):
         inv[i] = <floating>(1.0 / col_sum[i])
     for j in range(n):
@@ -1880,7 +1892,7 @@ cdef void cols_log_softmax(const floating* x, const mask_t* mask, floating* out,
     cdef const floating* xr
     cdef const mask_t* mr
     cols_max(x, mask, n, stride, w, col_max, col_found)
-    cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp)
+    cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp, False)
     cdef bint folded = fold_logs(col_max, col_sum, w, mask == NULL)
     for j in range(n):
         xr = x + j * stride
@@ -1904,7 +1916,7 @@ cdef inline void cols_logsumexp(const floating* x, const mask_t* mask, floating*
                                 mask_t* col_found) noexcept nogil:
     """out[i] = logsumexp of column i (out is the chunk's first result)."""
     cols_max(x, mask, n, stride, w, col_max, col_found)
-    cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp)
+    cols_sum_exp(x, mask, NULL, n, stride, w, col_max, col_sum, col_comp, False)
     cols_logsumexp_finish(x, mask, out, n, stride, w, col_max, col_sum, col_found)
 
 
@@ -2027,11 +2039,17 @@ cdef inline void cols_log_softmax_backward(const floating* y, const floating* dy
 
 cdef inline void pipe_sum_row(Op op, const floating* xr, floating* er, Py_ssize_t w,
                               const floating* col_max, double* col_sum,
-                              double* col_comp) noexcept nogil:
-    """One row's exps into the column sums (softmax: also into er)."""
+                              double* col_comp, bint exact) noexcept nogil:
+    """One row's exps into the column sums (softmax: also into er; exact: as
+    exp_stored takes them)."""
     cdef Py_ssize_t i
     cdef floating e
-    if op == SOFTMAX:
+    if op == SOFTMAX and exact:
+        for i in range(w):
+            e = exp_stored(xr[i], col_max[i], True)
+            er[i] = e
+            add_to(&col_sum[i], &col_comp[i], e, floating is double)
+    elif op == SOFTMAX:
         for i in range(w):
             e = exp_shifted(xr[i], col_max[i])
             er[i] = e
@@ -2066,7 +2084,7 @@ cdef inline void pipe_write_row(Op op, const floating* xr, const floating* er, f
 cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
                          Py_ssize_t inner, Py_ssize_t chunk, Py_ssize_t chunks, Py_ssize_t t0,
                          Py_ssize_t t1, double* scratch, floating* exps,
-                         mask_t* col_found) noexcept nogil:
+                         mask_t* col_found, bint exact) noexcept nogil:
     """Tasks t0 <= t < t1 of cols (chunk t % chunks of block t // chunks);
     scratch: two slots of 3 * chunk doubles; exps (softmax): two buffers of
     n * chunk elements.  While a chunk's sums take its exps, row by row, the
@@ -2108,7 +2126,7 @@ cdef void cols_pipelined(Op op, const floating* x, floating* out, Py_ssize_t n,
             if next_w:
                 fs_prefetch_lines(x + next_base + j * inner, next_w * sizeof(floating))
             pipe_sum_row(op, x + base + j * inner, cur_exps + j * w if op == SOFTMAX else NULL,
-                         w, cur_max, cur_sum, cur_comp)
+                         w, cur_max, cur_sum, cur_comp, exact)
             if pending:
                 pipe_write_row(op, x + pbase + j * inner,
                                prev_exps + j * pw if op == SOFTMAX else NULL,
@@ -2216,8 +2234,9 @@ cdef inline Py_ssize_t column_chunk_bytes(Py_ssize_t n, Py_ssize_t inner, Py_ssi
 cdef inline void cols_task(Op op, const floating* x, const floating* dy, const mask_t* mask,
                            floating* out, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t chunk,
                            Py_ssize_t chunks, Py_ssize_t t, double* scratch,
-                           mask_t* col_found, bint stream) noexcept nogil:
-    """Task t of cols: chunk t % chunks of the columns of block t // chunks."""
+                           mask_t* col_found, bint stream, bint exact) noexcept nogil:
+    """Task t of cols: chunk t % chunks of the columns of block t // chunks
+    (exact: softmax's exps as exp_stored takes them)."""
     cdef Py_ssize_t o = t // chunks
     cdef Py_ssize_t i0 = (t % chunks) * chunk
     cdef Py_ssize_t w = chunk if inner - i0 > chunk else inner - i0
@@ -2225,7 +2244,7 @@ cdef inline void cols_task(Op op, const floating* x, const floating* dy, const m
     if op == SOFTMAX:
         cols_softmax(x + base, NULL if mask == NULL else mask + base, out + base, n,
                      inner, w, <floating*>scratch, scratch + chunk, scratch + 2 * chunk,
-                     col_found, stream)
+                     col_found, stream, exact)
     elif op == LOG_SOFTMAX:
         cols_log_softmax(x + base, NULL if mask == NULL else mask + base, out + base, n,
                          inner, w, <floating*>scratch, scratch + chunk, scratch + 2 * chunk,
@@ -2245,15 +2264,17 @@ cdef inline void cols_task(Op op, const floating* x, const floating* dy, const m
 cdef inline void pipelined_task(Op op, const floating* x, floating* out, Py_ssize_t n,
                                 Py_ssize_t inner, Py_ssize_t chunk, Py_ssize_t chunks,
                                 Py_ssize_t t0, Py_ssize_t t1, double* scratch, floating* exps,
-                                mask_t* col_found) noexcept nogil:
+                                mask_t* col_found, bint exact) noexcept nogil:
     if op == LOGSUMEXP:
         cols_logsumexp_pipelined(x, out, n, inner, chunk, chunks, t0, t1, scratch, col_found)
     else:
-        cols_pipelined(op, x, out, n, inner, chunk, chunks, t0, t1, scratch, exps, col_found)
+        cols_pipelined(op, x, out, n, inner, chunk, chunks, t0, t1, scratch, exps, col_found,
+                       exact)
 
 
 cdef int cols_pipelined_run(Op op, const floating* x, floating* out, Py_ssize_t outer,
-                            Py_ssize_t n, Py_ssize_t inner, int nt) except -1 nogil:
+                            Py_ssize_t n, Py_ssize_t inner, int nt,
+                            bint exact) except -1 nogil:
     """cols for the pipelined kernels: each of nt threads takes a run of
     consecutive chunks, with its own scratch (two slots of 3 * chunk doubles,
     and for softmax two buffers of n * chunk exps)."""
@@ -2277,7 +2298,7 @@ cdef int cols_pipelined_run(Op op, const floating* x, floating* out, Py_ssize_t 
                 with gil:
                     raise MemoryError()
             pipelined_task(op, x, out, n, inner, chunk, chunks, 0, tasks, scratch, exps,
-                           col_found)
+                           col_found, exact)
             if op != LOGSUMEXP:
                 fs_stream_fence()
         finally:
@@ -2297,7 +2318,7 @@ cdef int cols_pipelined_run(Op op, const floating* x, floating* out, Py_ssize_t 
                 raise MemoryError()
         for tid in prange(nt, schedule='static'):
             pipelined_task(op, x, out, n, inner, chunk, chunks, tid * tasks // nt,
-                           (tid + 1) * tasks // nt, scratch, exps, col_found)
+                           (tid + 1) * tasks // nt, scratch, exps, col_found, exact)
         if op != LOGSUMEXP:
             fs_stream_fence()
         free(scratch)
@@ -2424,10 +2445,44 @@ cdef inline void band_term(Op op, const floating* yr, const floating* dyr, Py_ss
         add_to(&col_sum[i], &col_comp[i], dyr[i], floating is double)
 
 
+cdef void band_sums_exact(const floating* y, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride,
+                          Py_ssize_t w, const floating* col_max, double* col_sum,
+                          floating* exps) noexcept nogil:
+    """band_sums' loop of stored float32 exps with exp_stored's exact form
+    (a function of its own: see short_exps_exact)."""
+    cdef Py_ssize_t i, j = j0
+    cdef const floating* yr
+    cdef floating* er
+    cdef floating e0, e1, e2, e3
+    while j < j1:
+        yr = y + j * stride
+        er = exps + j * stride
+        if j + 4 <= j1:
+            for i in range(w):
+                e0 = exp_stored(yr[i], col_max[i], True)
+                e1 = exp_stored(yr[stride + i], col_max[i], True)
+                e2 = exp_stored(yr[2 * stride + i], col_max[i], True)
+                e3 = exp_stored(yr[3 * stride + i], col_max[i], True)
+                er[i] = e0
+                er[stride + i] = e1
+                er[2 * stride + i] = e2
+                er[3 * stride + i] = e3
+                col_sum[i] += e0
+                col_sum[i] += e1
+                col_sum[i] += e2
+                col_sum[i] += e3
+            j += 4
+        else:
+            for i in range(w):
+                er[i] = exp_stored(yr[i], col_max[i], True)
+                col_sum[i] += er[i]
+            j += 1
+
+
 cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* mask,
                     Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
                     const floating* col_max, double* col_sum, double* col_comp,
-                    floating* exps) noexcept nogil:
+                    floating* exps, bint exact) noexcept nogil:
     """Compensated sums over rows j0..j1-1 of columns 0..w-1: of dy * y
     (softmax_backward), of dy (log_softmax_backward), or of exp(y - col_max)
     (the forward functions: y is x; masked-out entries add nothing).
@@ -2452,6 +2507,9 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* 
     for i in range(w):
         col_sum[i] = 0.0
         col_comp[i] = 0.0
+    if floating is float and exps != NULL and exact:
+        band_sums_exact(y, j0, j1, stride, w, col_max, col_sum, exps)
+        return
     if floating is float and exps != NULL:
         while j < j1:
             yr = y + j * stride
@@ -2601,7 +2659,8 @@ cdef void band_write(Op op, const floating* y, const floating* dy, floating* out
 cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, floating* out,
                              Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
                              const floating* col_max, const double* col_log,
-                             const floating* inv, bint exps_stored, bint folded) noexcept nogil:
+                             const floating* inv, bint exps_stored, bint folded,
+                             bint exact) noexcept nogil:
     """softmax (exps taken again from x, or where exps_stored (unmasked
     float32 only: see cols_bands) those band_sums left in out, times the
     reciprocals inv: the bits of cols_softmax) or
@@ -2636,6 +2695,9 @@ cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, float
             elif op == SOFTMAX and exps_stored:
                 for i in range(pw):
                     o[i] = o[i] * inv[c + i]
+            elif op == SOFTMAX and exact:
+                for i in range(pw):
+                    o[i] = exp_stored(xr[i], col_max[c + i], True) * inv[c + i]
             elif op == SOFTMAX:
                 for i in range(pw):
                     o[i] = exp_shifted(xr[i], col_max[c + i]) * inv[c + i]
@@ -2681,7 +2743,7 @@ cdef inline bint use_bands(Op op, bint masked, Py_ssize_t n, Py_ssize_t inner,
 
 cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* mask,
                     floating* out, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner,
-                    int nt) except -1 nogil:
+                    int nt, bint exact) except -1 nogil:
     """cols by bands of rows (see band_sums): for each slab and each
     group of at most BAND_COLUMNS columns, nt threads take a band of rows
     each, for the maxima (forward functions), then the sums, which the calling
@@ -2759,7 +2821,8 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
                 for t in prange(nt, schedule='static', num_threads=nt):
                     band_sums(op, y + base, dy + base, slab_mask, t * n // nt,
                               (t + 1) * n // nt, inner, w, col_max, part + 2 * t * w,
-                              part + (2 * t + 1) * w, out + base if exps_stored else NULL)
+                              part + (2 * t + 1) * w, out + base if exps_stored else NULL,
+                              exact)
             bands_combine(op, y + base, dy + base, n, inner, w, nt, part, sum32,
                           piece_abs_max)
             if plain:
@@ -2778,7 +2841,7 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
                 if forward:
                     band_write_forward(op, y + base, slab_mask, out + base, t * n // nt,
                                        (t + 1) * n // nt, inner, w, col_max, part, inv,
-                                       exps_stored and not plain, folded)
+                                       exps_stored and not plain, folded, exact)
                 else:
                     band_write(op, y + base, dy + base, out + base, t * n // nt,
                                (t + 1) * n // nt, inner, w, part, sum32, piece_abs_max)
@@ -2820,7 +2883,7 @@ cdef inline bint plain_sample(const floating* x, Py_ssize_t size) noexcept nogil
 
 cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
               Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nthreads,
-              bint stream) except -1 nogil:
+              bint stream, bint exact) except -1 nogil:
     """Chunks of columns spread over threads, with per-thread scratch; or
     bands of rows (see plain_bands and use_bands; they store plainly).  stream: in chunks,
     softmax and log_softmax write with streaming stores (softmax then takes
@@ -2836,12 +2899,12 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     cdef int nt = threads_for(outer * n * inner, nthreads)
     if mask == NULL and (op == LOGSUMEXP or op == LOG_SOFTMAX) and band_mode == 0 and (
             plain_bands(outer, n, inner, sizeof(floating), nt) and plain_sample(x, n * inner)):
-        return cols_bands(op, x, dy, mask, out, outer, n, inner, nt)
+        return cols_bands(op, x, dy, mask, out, outer, n, inner, nt, exact)
     if use_bands(op, mask != NULL, n, inner, sizeof(floating), nt):
-        return cols_bands(op, x, dy, mask, out, outer, n, inner, nt)
+        return cols_bands(op, x, dy, mask, out, outer, n, inner, nt, exact)
     if mask == NULL and (op == LOGSUMEXP or (stream and (op == LOG_SOFTMAX or (
             op == SOFTMAX and n * 16 * <Py_ssize_t>sizeof(floating) <= PIPE_CHUNK_BYTES)))):
-        return cols_pipelined_run(op, x, out, outer, n, inner, nt)
+        return cols_pipelined_run(op, x, out, outer, n, inner, nt, exact)
     if nt == 1:  # no parallel region (see elementwise)
         scratch = <double*>malloc(3 * chunk * sizeof(double))
         col_found = <mask_t*>malloc(chunk)
@@ -2851,7 +2914,7 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
                     raise MemoryError()
             for t in range(outer * chunks):
                 cols_task(op, x, dy, mask, out, n, inner, chunk, chunks, t, scratch, col_found,
-                          stream)
+                          stream, exact)
             if stream:
                 fs_stream_fence()
         finally:
@@ -2868,7 +2931,7 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
                 raise MemoryError()
         for t in prange(outer * chunks, schedule='static'):
             cols_task(op, x, dy, mask, out, n, inner, chunk, chunks, t, scratch, col_found,
-                      stream)
+                      stream, exact)
         if stream:
             fs_stream_fence()
         free(scratch)
@@ -2888,13 +2951,13 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
     # Streaming stores pay where the kernel is memory-bound (see STREAM_CHUNK).
     cdef Py_ssize_t nbytes = outer * n * inner * sizeof(floating)
     cdef bint stream = op == SOFTMAX_BACKWARD and streams_into(nbytes, fresh)
-    cdef bint exact
+    cdef bint exact = (op == SOFTMAX and mask == NULL
+                       and subnormal_exps_likely(x, outer * n * inner))
     if inner > 1:
         return cols(op, x, dy, mask, out, outer, n, inner, nthreads,
                     (op == LOG_SOFTMAX or op == SOFTMAX)
-                    and streams(nbytes))
+                    and streams(nbytes), exact)
     nt = threads_for(outer * n, nthreads)
-    exact = op == SOFTMAX and mask == NULL and subnormal_exps_likely(x, outer * n)
     if nt > 1 and outer < 4 * nt and n >= min_work_per_thread:
         # Few long rows: whole rows would leave threads idle (or unevenly
         # loaded); split each row into one piece per thread (as many pieces
