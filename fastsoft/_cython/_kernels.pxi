@@ -273,7 +273,7 @@ cdef inline bint subnormal_exps_likely(const floating* x, Py_ssize_t size) noexc
     """Whether float32 softmax of x should take its exps with exp_stored's
     exact form: whether the first SUBNORMAL_SAMPLE elements span more than
     -FS_EXPF_SUM_MIN (87.33), so that some x - max may fall where exp(x -
-    max) is subnormal ([-103.3, -87.3]).  -inf counts as +inf (its exp is 0
+    max) is subnormal ([-104, -87.3]).  -inf counts as +inf (its exp is 0
     either way, at no cost), and NaN compares false.  The answer changes
     the speed only: both forms give the same bits.  Float32 normal numbers
     times 30 (many x - max fall there), out=, 2 threads, against the
@@ -2659,8 +2659,7 @@ cdef void band_write(Op op, const floating* y, const floating* dy, floating* out
 cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, floating* out,
                              Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
                              const floating* col_max, const double* col_log,
-                             const floating* inv, bint exps_stored, bint folded,
-                             bint exact) noexcept nogil:
+                             const floating* inv, bint exps_stored, bint folded) noexcept nogil:
     """softmax (exps taken again from x, or where exps_stored (unmasked
     float32 only: see cols_bands) those band_sums left in out, times the
     reciprocals inv: the bits of cols_softmax) or
@@ -2695,9 +2694,6 @@ cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, float
             elif op == SOFTMAX and exps_stored:
                 for i in range(pw):
                     o[i] = o[i] * inv[c + i]
-            elif op == SOFTMAX and exact:
-                for i in range(pw):
-                    o[i] = exp_stored(xr[i], col_max[c + i], True) * inv[c + i]
             elif op == SOFTMAX:
                 for i in range(pw):
                     o[i] = exp_shifted(xr[i], col_max[c + i]) * inv[c + i]
@@ -2841,7 +2837,7 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
                 if forward:
                     band_write_forward(op, y + base, slab_mask, out + base, t * n // nt,
                                        (t + 1) * n // nt, inner, w, col_max, part, inv,
-                                       exps_stored and not plain, folded, exact)
+                                       exps_stored and not plain, folded)
                 else:
                     band_write(op, y + base, dy + base, out + base, t * n // nt,
                                (t + 1) * n // nt, inner, w, part, sum32, piece_abs_max)
