@@ -424,6 +424,35 @@ def test_subnormal_softmax_results_take_the_same_bits_either_way(n, backend):
     assert np.any((results > 0) & (results < np.finfo(np.float32).smallest_normal))
 
 
+@pytest.mark.parametrize("size", [100, 10_000, 100_000])
+def test_float32_sigmoid_beyond_87_takes_the_same_bits_either_way(size, backend):
+    """float32 sigmoid and log_sigmoid of x out to +-120, where exp(-|x|) is
+    subnormal beyond 87.33 and 0 beyond 104, beside NaN, +-inf, +-0 and the
+    thresholds themselves.  The Cython backend keeps exp(-|x|) normal where
+    the result cannot depend on it (sigmoid of x > 87.33, which is 1, when
+    the first 4096 elements hold such an x; log_sigmoid of x < -87.33, which
+    is x, always), and log1p(e) leaves out its e^2 term below 2^-60: the same
+    data after 4096 elements of narrow range and before them must give the
+    same results, bit for bit, and match the reference; sigmoid of x < -87.33
+    and log_sigmoid of x > 87.33 stay subnormal."""
+    rng = np.random.default_rng(size)
+    wide = rng.uniform(-120.0, 120.0, size).astype(np.float32)
+    special = [nan, inf, -inf, 0.0, -0.0, 87.33, -87.33, 87.34, -87.34, 103.9, -103.9,
+               104.0, -104.0, 43.6, -43.6, 43.7, -43.7, 1e30, -1e30]
+    wide[rng.choice(size, len(special), replace=False)] = special
+    narrow = rng.uniform(-1.0, 1.0, 4096).astype(np.float32)
+    tiny = np.finfo(np.float32).smallest_normal
+    for name in ("sigmoid", "log_sigmoid"):
+        after = check(name, (np.concatenate([narrow, wide]),), backend=backend)[len(narrow):]
+        first = call(name, np.concatenate([wide, narrow]), backend=backend)[:size]
+        np.testing.assert_array_equal(after, first)
+        beyond = wide > 87.34 if name == "sigmoid" else wide < -87.34
+        assert beyond.any()
+        np.testing.assert_array_equal(first[beyond], 1.0 if name == "sigmoid" else wide[beyond])
+        subnormal = wide < -87.34 if name == "sigmoid" else wide > 87.34
+        assert np.any(subnormal & (first != 0) & (np.abs(first) < tiny))
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
 def test_long_row_in_many_pieces(name, dtype, backend):

@@ -369,21 +369,38 @@ FS_INLINE float fs_expf_lean_tail(float r, float shifted)
  * (valid up to 43, as fs_expf_small) for the unshifted exps of logsumexp
  * and log_softmax rows whose max is at most 40 (plain_exps in
  * _kernels.pxi). */
-FS_INLINE float fs_expf_neg_reduce(float x, float *shifted)
+FS_INLINE float fs_expf_neg_reduce_above(float x, float lo, float *shifted)
 {
-    /* exp(x) = 2^k exp(r) for x clamped at -104 (below, the result is 0):
-     * returns r, with k in the low bits of *shifted. */
-    float xc = x < -104.0f ? -104.0f : x;
+    /* exp(x) = 2^k exp(r) for x clamped at lo >= -104 (below -104 the
+     * result is 0): returns r, with k in the low bits of *shifted. */
+    float xc = x < lo ? lo : x;
     float k;
     *shifted = xc * FS_LOG2E_F + FS_SHIFTER_F;
     k = *shifted - FS_SHIFTER_F;
     return (xc - k * FS_LN2_HI_F) - k * FS_LN2_LO_F;
 }
 
+FS_INLINE float fs_expf_neg_reduce(float x, float *shifted)
+{
+    return fs_expf_neg_reduce_above(x, -104.0f, shifted);
+}
+
 FS_INLINE float fs_expf_neg(float x)
 {
     float shifted;
     float r = fs_expf_neg_reduce(x, &shifted);
+    return fs_expf_lean_tail(r, shifted);
+}
+
+/* fs_expf_neg(x) for x >= lo, and exp(lo) below it (lo >= -104).  With lo =
+ * FS_EXPF_SUM_MIN the result is a normal number: for exps that only matter
+ * beside 1 (sigmoid's 1 + e) or beside x (log_sigmoid's x - log1p(e)), where
+ * every e below 2^-25 gives the same bits, this keeps the subnormal products
+ * of fs_expf_lean_tail (a slow path on x86) out of them. */
+FS_INLINE float fs_expf_neg_above(float x, float lo)
+{
+    float shifted;
+    float r = fs_expf_neg_reduce_above(x, lo, &shifted);
     return fs_expf_lean_tail(r, shifted);
 }
 
@@ -432,6 +449,25 @@ FS_INLINE float fs_expf_neg_sum(float x)
  * (e = fs_sigmoid_exp(x), then fs_sigmoid_from_exp(x, e)) for loops that
  * take a block's exps first (sigmoid_block in _kernels.pxi). */
 FS_INLINE float fs_sigmoid_exp_f(float x) { return fs_expf_neg(-fabsf(x)); }
+
+/* fs_sigmoid_exp_f for data with x above 87.33, where sigmoid is 1 for any e
+ * below 2^-24: e stays normal there (the same bits, without the subnormal
+ * products of fs_expf_lean_tail), and only sigmoid(x < -87.33), which is e
+ * and subnormal, forms one.  Two operations more. */
+FS_INLINE float fs_sigmoid_exp_wide_f(float x)
+{
+    return fs_expf_neg_above(-fabsf(x), x > 0.0f ? FS_EXPF_SUM_MIN : -104.0f);
+}
+
+/* exp(-|x|) for float32 log_sigmoid = min(x, 0) - log1p(e): below -87.33,
+ * x - log1p(e) is x for any e below 2^-60 (log1p(e) is then e, far below
+ * half an ulp of x), so e stays normal there, and only log_sigmoid(x >
+ * 87.33), which is -e and subnormal, forms one. */
+FS_INLINE float fs_log_sigmoid_exp_f(float x)
+{
+    return fs_expf_neg_above(-fabsf(x), x < 0.0f ? FS_EXPF_SUM_MIN : -104.0f);
+}
+
 FS_INLINE float fs_sigmoid_from_exp_f(float x, float e) { return (x >= 0.0f ? 1.0f : e) / (1.0f + e); }
 FS_INLINE float fs_sigmoid_f(float x) { return fs_sigmoid_from_exp_f(x, fs_sigmoid_exp_f(x)); }
 
@@ -674,7 +710,7 @@ FS_INLINE double fs_log1p_unit(double e)
     double high = s2 + (s10 + q18 * t8) * t8;     /* c2 + c3 t + ... + c21 t^19 */
     double r = 0x1.6f0d7bd624bd7p-4 + high * t;   /* c1 */
     r = -0x1.833704d019ed0p-2 + r * t;             /* c0 */
-    return (e * e) * r + e;
+    return (e >= 0x1p-500 ? e * e : 0.0) * r + e;  /* see fs_log1p_unit_f */
 }
 
 /* log(x) for finite x >= 1 (NaN gives NaN), vectorizable: x = 2^k m with m
@@ -717,7 +753,12 @@ FS_INLINE float fs_log1p_unit_f(float e)
     r = r * e + -0x1.fff066p-3f;
     r = r * e + 0x1.55551cp-2f;
     r = r * e + -0x1.000000p-1f;
-    return (e * e) * r + e;
+    /* e^2 below 2^-126 would be a subnormal product, which takes a slow path
+     * on x86 (see FS_EXPF_SUM_MIN): float32 log_sigmoid of |x| in [44, 87]
+     * took 1.3 to 1.5x its usual time.  Below 2^-60 the e^2 R term is
+     * below half an ulp of e, so 0 in its place gives the same bits (so it
+     * did for every float32 e in [0, 1], on three ISAs). */
+    return (e >= 0x1p-60f ? e * e : 0.0f) * r + e;
 }
 
 /* ---- Horizontal reductions of the kernels' 32 accumulator lanes.
