@@ -194,6 +194,40 @@ def test_where_ignores_masked_nonfinite_in_long_rows(name, n, dtype, backend):
         assert np.all(got[~where] == fill)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [3, 10, 16, 40, 100])
+@pytest.mark.parametrize("name", MASKED)
+def test_where_in_blocks_of_short_rows(name, n, dtype, backend):
+    """Many masked short rows (the Cython backend's short-row blocks, with
+    their rows in groups of 16 and the groups' leftovers): masked-out NaN,
+    +inf and huge values, rows masked out entirely, and unmasked NaN, +inf
+    and all -inf rows among them, each poisoning only its own row."""
+    rng = np.random.default_rng(seed_of(name, n, dtype))
+    rows = 301
+    x = rng.standard_normal((rows, n)).astype(dtype) * 3
+    where = rng.random((rows, n)) < 0.6
+    where[:, 0] = True
+    hidden = ~where
+    x[hidden] = np.resize(np.array([np.nan, np.inf, np.finfo(dtype).max / 2, -np.inf], dtype),
+                          hidden.sum())
+    where[17] = where[150] = where[300] = False  # fully masked
+    x[40, 0] = np.nan
+    x[41, 0] = np.inf
+    x[42] = -np.inf
+    got = check(name, (x,), backend=backend, where=where)
+    fill = {"softmax": 0.0, "log_softmax": -np.inf, "logsumexp": -np.inf}[name]
+    poisoned = [40, 41, 42]
+    fine = np.setdiff1d(np.arange(rows), poisoned + [17, 150, 300])
+    if name == "logsumexp":
+        assert np.all(got[[17, 150, 300]] == fill)
+        assert np.isnan(got[40]) and got[41] == np.inf and got[42] == -np.inf
+        assert np.isfinite(got[fine]).all()
+    else:
+        assert np.all(got[~where] == fill)
+        assert np.isnan(got[poisoned][where[poisoned]]).all()
+        assert np.isfinite(got[fine][where[fine]]).all()
+
+
 @pytest.mark.parametrize("layout", ["C", "F", "negative"])
 @pytest.mark.parametrize("axis", AXES, ids=axis_id)
 @pytest.mark.parametrize("keepdims", [False, True])
