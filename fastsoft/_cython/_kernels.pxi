@@ -283,7 +283,9 @@ cdef inline bint subnormal_exps_likely(const floating* x, Py_ssize_t size) noexc
     1.52-1.68x, (16384, 40) 1.43-1.55x; columns (axis 0) (1000, 8192)
     1.79x, (4096, 4096) 1.51x, (200, 65536) 1.88x, (20000, 256) 1.76x,
     (64, 300, 100) axis 1 1.33x; times 3 (none there): 0.97 to 1.06x (rows
-    of 40: 0.97, code layout)."""
+    of 40: 0.97, code layout).  Masked (where=) rows take it too (masked-out
+    entries count in the sample: speed only); masked split rows and masked
+    columns keep the multiply."""
     cdef float lo[MAX_LANES]
     cdef float hi[MAX_LANES]
     cdef float v
@@ -786,8 +788,9 @@ cdef inline double piece_sum_exps(const floating* x, Py_ssize_t n, double shift,
 
 cdef inline double piece_exp_store_sum_masked(const floating* x, const mask_t* mask,
                                               floating* out, Py_ssize_t n,
-                                              double shift) noexcept nogil:
-    """As piece_exp_store_sum (out NULL: only the sum); masked-out entries get
+                                              double shift, bint exact) noexcept nogil:
+    """As piece_exp_store_sum (out NULL: only the sum; exact: the exps as
+    exp_stored takes them, in loops of their own); masked-out entries get
     0 and add nothing.  A block of exps at a time into the sum lanes (a
     masked-out entry's exp, maybe of x above shift, is computed and
     dropped): (8192, 1000) float32, where= 90% True, ms: one compensated sum
@@ -803,14 +806,24 @@ cdef inline double piece_exp_store_sum_masked(const floating* x, const mask_t* m
         if out != NULL and <const floating*>out != x:
             # Straight into out, as in piece_exp_store_sum (the copy from
             # the buffer became a rep movs that took 16% of where= softmax).
-            for i in range(w):
-                v = exp_shifted(x[j0 + i], shift)
-                out[j0 + i] = v if mask[j0 + i] else 0.0
+            if exact:
+                for i in range(w):
+                    v = exp_stored(x[j0 + i], shift, True)
+                    out[j0 + i] = v if mask[j0 + i] else 0.0
+            else:
+                for i in range(w):
+                    v = exp_shifted(x[j0 + i], shift)
+                    out[j0 + i] = v if mask[j0 + i] else 0.0
             lanes_add(s, c, out + j0, w, floating is double)
         else:
-            for i in range(w):
-                v = exp_shifted(x[j0 + i], shift)
-                e[i] = v if mask[j0 + i] else 0.0
+            if exact:
+                for i in range(w):
+                    v = exp_stored(x[j0 + i], shift, True)
+                    e[i] = v if mask[j0 + i] else 0.0
+            else:
+                for i in range(w):
+                    v = exp_shifted(x[j0 + i], shift)
+                    e[i] = v if mask[j0 + i] else 0.0
             if out != NULL:
                 for i in range(w):
                     out[j0 + i] = e[i]
@@ -826,7 +839,7 @@ cdef inline double piece_sum_exp(const floating* x, Py_ssize_t n, double shift) 
 
 cdef inline double piece_sum_exp_masked(const floating* x, const mask_t* mask, Py_ssize_t n,
                                         double shift) noexcept nogil:
-    return piece_exp_store_sum_masked(x, mask, NULL, n, shift)
+    return piece_exp_store_sum_masked(x, mask, NULL, n, shift, False)
 
 
 cdef inline bint piece_has_nan(const floating* x, const mask_t* mask, Py_ssize_t n) noexcept nogil:
@@ -1097,7 +1110,7 @@ cdef inline void softmax_row(const floating* x, const mask_t* mask, floating* ou
         total = piece_exp_store_sum(x, out, n, shift, exact)
         piece_scale(out, NULL, n, 1.0 / total)
     else:
-        total = piece_exp_store_sum_masked(x, mask, out, n, shift)
+        total = piece_exp_store_sum_masked(x, mask, out, n, shift, exact)
         piece_scale(out, mask, n, 1.0 / total)
 
 
@@ -1718,7 +1731,7 @@ cdef inline double split_sum(Op op, const floating* x, const floating* dy, const
             return 0.0
         if mask == NULL:
             return piece_exp_store_sum(x, out, n, shift, False)
-        return piece_exp_store_sum_masked(x, mask, out, n, shift)
+        return piece_exp_store_sum_masked(x, mask, out, n, shift, False)
     if op == LOG_SOFTMAX or op == LOGSUMEXP:
         if not found or shift - shift != 0.0:  # the sum is NaN or unused
             return NAN if found else 0.0
@@ -3018,8 +3031,7 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
     # Streaming stores pay where the kernel is memory-bound (see STREAM_CHUNK).
     cdef Py_ssize_t nbytes = outer * n * inner * sizeof(floating)
     cdef bint stream = op == SOFTMAX_BACKWARD and streams_into(nbytes, fresh)
-    cdef bint exact = (op == SOFTMAX and mask == NULL
-                       and subnormal_exps_likely(x, outer * n * inner))
+    cdef bint exact = op == SOFTMAX and subnormal_exps_likely(x, outer * n * inner)
     if inner > 1:
         return cols(op, x, dy, mask, out, outer, n, inner, nthreads,
                     (op == LOG_SOFTMAX or op == SOFTMAX)
