@@ -6,7 +6,8 @@ windows of powers of two, and spread per-row values back over the rows with
 permutes.  Each SIMD variant (the AVX-512 one runs this code, the
 others the scalar loops) must match the reference for every row length from
 2 to 17, in blocks of whole groups, a tail of rows outside any group, and
-several blocks, on one thread and split across threads.
+several blocks, on one thread and split across threads.  Longer short rows
+(63 to 128) check the float32 maxima and sums taken row by row in lanes.
 """
 
 import numpy as np
@@ -21,7 +22,10 @@ pytestmark = pytest.mark.skipif("cython" not in fastsoft.backends(),
 # The forward functions use fs_short.h (maxima, spreads); every function's
 # blocks of short rows are whole groups of rows (the backward passes' too).
 FUNCTIONS = ("softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward")
-LENGTHS = range(2, 18)  # 17: just past the vectorized lengths
+# 2 to 16: the vectorized lengths, 17 just past them; 63 to 128: float32 rows
+# long enough for their maxima and sums in vector lanes row by row
+# (SHORT_VECTOR_ROW), up to the longest short rows.
+LENGTHS = [*range(2, 18), 63, 64, 65, 80, 100, 127, 128]
 BLOCK = 1024  # SHORT_BLOCK: elements per block of the short-row path
 
 
