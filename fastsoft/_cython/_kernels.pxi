@@ -2599,7 +2599,7 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* 
     setup.py): with the op chosen per element the backward loops ran scalar
     ((10000, 512) float32, ms: log_softmax_backward 1.65 -> 1.09,
     softmax_backward 1.48 -> 0.76).  exps (unmasked float32 softmax, else
-    NULL): the exps are also stored there, at the rows' places (out), for
+    NULL; masked too): the exps are also stored there, at the rows' places (out), for
     band_write_forward to scale; in place (out is x) each element is read
     before it is overwritten, and nothing reads x afterwards."""
     cdef Py_ssize_t i, j = j0
@@ -2611,6 +2611,17 @@ cdef void band_sums(Op op, const floating* y, const floating* dy, const mask_t* 
     for i in range(w):
         col_sum[i] = 0.0
         col_comp[i] = 0.0
+    if floating is float and exps != NULL and mask != NULL:
+        for j in range(j0, j1):  # masked-out entries store 0 (every x read)
+            yr = y + j * stride
+            mr = mask + j * stride
+            er = exps + j * stride
+            for i in range(w):
+                e0 = exp_shifted(yr[i], col_max[i])
+                e0 = e0 if mr[i] else 0.0
+                er[i] = e0
+                col_sum[i] += e0
+        return
     if floating is float and exps != NULL and exact:
         band_sums_exact(y, j0, j1, stride, w, col_max, col_sum, exps)
         return
@@ -2764,8 +2775,8 @@ cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, float
                              Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
                              const floating* col_max, const double* col_log,
                              const floating* inv, bint exps_stored, bint folded) noexcept nogil:
-    """softmax (exps taken again from x, or where exps_stored (unmasked
-    float32 only: see cols_bands) those band_sums left in out, times the
+    """softmax (exps taken again from x, or where exps_stored (float32
+    only: see cols_bands) those band_sums left in out, times the
     reciprocals inv: the bits of cols_softmax) or
     log_softmax (col_log: logs of the sums, or with folded max + log: see
     fold_logs) of rows j0..j1-1; masked-out
@@ -2788,7 +2799,11 @@ cdef void band_write_forward(Op op, const floating* x, const mask_t* mask, float
             o = out + j * stride + c
             if mask != NULL:
                 mr = mask + j * stride + c
-                if op == SOFTMAX:
+                if op == SOFTMAX and exps_stored:  # 0 * inf for a fully masked column
+                    for i in range(pw):
+                        v = o[i] * inv[c + i]
+                        o[i] = v if mr[i] else 0.0
+                elif op == SOFTMAX:
                     for i in range(pw):
                         v = exp_shifted(xr[i], col_max[c + i]) * inv[c + i]
                         o[i] = v if mr[i] else 0.0
@@ -2860,7 +2875,7 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
     # out=, 2 threads, ms, again / stored: float32 (4096, 4096) 7.9 / 7.1,
     # (10000, 512) 1.85 / 1.51, (100000, 100) 4.6 / 4.1; float64 (8192, 1024)
     # 6.7 / 7.8, (100000, 100) 10.7 / 12.9.
-    cdef bint exps_stored = floating is float and op == SOFTMAX and mask == NULL
+    cdef bint exps_stored = floating is float and op == SOFTMAX
     # Unmasked logsumexp, log_softmax and float64 softmax take their column
     # maxima together with the sums of unshifted exps (band_max_sum_plain),
     # used where every max allows them (plain_exps), as the rows do: the
