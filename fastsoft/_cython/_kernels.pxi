@@ -89,6 +89,8 @@ cdef extern from "fs_platform.h" nogil:
     int fs_cpu_detection()
     const char* fs_compiled_isa()
     void fs_prefetch_lines(const void* p, long bytes)
+    void fs_prefetch_second_half(const void* next, long itemsize, long n, long j0, long j1,
+                                 long tail)
     void fs_stream_copy_f(float* dst, const float* src, long n)
     void fs_stream_copy(double* dst, const double* src, long n)
     void fs_stream_fence()
@@ -185,9 +187,30 @@ cdef enum:
     # float64 1.45, softmax_backward float64 1.79, float32 1.23,
     # log_softmax_backward float32 1.54; 4 KB: 1.0 to 1.38; 8 to 16 KB: 0.96
     # to 1.25.  Shorter rows lost (backward passes 0.70 to 0.98 at 0.5 to 1.5
-    # KB), as did rows of 32 KB (0.90 to 1.04).
+    # KB), as did rows of 32 KB (0.90 to 1.04).  (Measured on an AMD EPYC
+    # host; masked rows and softmax_backward keep this.)
     PREFETCH_ROW_MIN_BYTES = 2048
     PREFETCH_ROW_MAX_BYTES = 16384
+    # Unmasked softmax, log_softmax, logsumexp and log_softmax_backward rows
+    # of this many bytes split the prefetch of the next row between their
+    # first two passes: the first (the max) prefetches its first half, the
+    # pass of the exps its second half (fs_prefetch_second_half), so that
+    # memory stays busy while the exps are computed.  Against the prefetch
+    # in the first pass alone (or none, outside 2 to 16 KB), on an Intel
+    # Xeon host (AVX-512), 16 to 64 MB, out=, 2 threads, side by side,
+    # softmax / log_softmax / logsumexp / log_softmax_backward: rows of 800
+    # B (float64) 1.19 / 1.21 / 1.11 / 1.13x; 1.2 KB (float32) 1.05 / 1.27
+    # / 1.11 / 1.13x; 4 KB (float32) 1.09 / 1.05 / 1.13 / 0.99x; 8 KB 1.06
+    # to 1.07 / 0.99 to 1.11 / 1.08 to 1.12 / 0.99 to 1.13x; 16 KB
+    # (float32) 1.10 / 1.11 / 1.14 / 1.05x; 32 to 128 KB (not softmax)
+    # 1.04 to 1.09 / 1.12 to 1.16 / 1.06 to 1.07x.  In the experiments
+    # before: rows below 512 bytes lost (log_softmax_backward 0.95x at 400
+    # B), as did softmax above 16 KB (0.94 to 0.98x: its pass of the exps
+    # also writes the row, which its last pass reads again), and
+    # softmax_backward, whose second pass is a multiply, gained nothing
+    # (0.96 to 1.07x).
+    PREFETCH_SPLIT_MIN_BYTES = 512
+    PREFETCH_SPLIT_MAX_BYTES = 131072
     # Bytes of a piece of a long row split across threads (rows_split_local):
     # it stays in L2 between the piece's passes.
     SPLIT_PIECE_BYTES = 1 << 18
@@ -366,7 +389,8 @@ cdef inline bint plain_exps(const floating* dtype_of, double row_max) noexcept n
     return -limit <= row_max <= limit
 
 
-cdef inline double plain_log_sum(const floating* x, Py_ssize_t n, double row_max) noexcept nogil:
+cdef inline double plain_log_sum(const floating* x, Py_ssize_t n, double row_max,
+                                 Py_ssize_t ahead=0) noexcept nogil:
     """log of the sum of exp(x - max) over a row of n, from the sum of its
     unshifted exp_plain(x) (see plain_exps): log(1 + (sum - e) / exp(max)),
     where e = exp_plain(max) is the very term the max added to the sum (the
@@ -385,8 +409,8 @@ cdef inline double plain_log_sum(const floating* x, Py_ssize_t n, double row_max
     = 1.98 eps of its 2; this way, 1.26.  The max's exps are taken after the
     sum (before it: rows of 129 to 200 float32 1.01 to 1.08x against 1.04
     to 1.22x); log1p instead of log(1 + r) cost rows of 200 float32 12%, and
-    1 + r loses only 2^-53 of r."""
-    return log(plain_relative_sum(<floating>row_max, piece_sum_exps(x, n, 0.0, True)))
+    1 + r loses only 2^-53 of r.  ahead: see fs_prefetch_second_half in fs_platform.h."""
+    return log(plain_relative_sum(<floating>row_max, piece_sum_exps(x, n, 0.0, True, ahead)))
 
 
 cdef inline double plain_relative_sum(floating row_max, double total) noexcept nogil:
@@ -597,7 +621,8 @@ cdef inline void max_padded(const floating* x, Py_ssize_t w, floating* m) noexce
 cdef inline double piece_max(const floating* x, Py_ssize_t n, Py_ssize_t ahead=0) noexcept nogil:
     """Max of x (-inf for none; NaN is skipped: comparisons with NaN are false,
     but NaN still reaches exp later and makes the sum NaN).  ahead: prefetch
-    the elements that far on as it goes (see next_row)."""
+    the first half of the n elements that far on as it goes (the pass after
+    prefetches the second half: see PREFETCH_SPLIT_MIN_BYTES)."""
     cdef floating m[MAX_LANES]
     cdef Py_ssize_t h = min(to_alignment(x, sizeof(floating)), n)
     cdef const floating* xa = x + h  # on a 64-byte boundary
@@ -606,7 +631,7 @@ cdef inline double piece_max(const floating* x, Py_ssize_t n, Py_ssize_t ahead=0
         m[l] = -INFINITY
     for b in range(nv // MAX_LANES):
         j = b * MAX_LANES
-        if ahead:
+        if ahead and 2 * j < n:
             fs_prefetch_lines(xa + j + ahead, MAX_LANES * sizeof(floating))
         for l in range(MAX_LANES):
             m[l] = xa[j + l] if xa[j + l] > m[l] else m[l]
@@ -722,9 +747,11 @@ cdef inline void exp_add_padded(const floating* x, floating* out, Py_ssize_t w, 
 
 
 cdef inline double piece_exp_store_sum(const floating* x, floating* out, Py_ssize_t n,
-                                       double shift, bint exact) noexcept nogil:
+                                       double shift, bint exact,
+                                       Py_ssize_t ahead=0) noexcept nogil:
     """out[j] = exp(x[j] - shift) (out NULL: only the sum; exact: see
-    exp_stored); returns the sum of the exps (in double)."""
+    exp_stored); returns the sum of the exps (in double).  ahead: see
+    fs_prefetch_second_half in fs_platform.h."""
     cdef floating e[EXP_BLOCK]
     cdef double s[LANES]
     cdef double c[LANES]
@@ -737,6 +764,8 @@ cdef inline double piece_exp_store_sum(const floating* x, floating* out, Py_ssiz
         exp_add_padded(x, out, j0, shift, False, exact, s, c)
     while n - j0 >= LANES:
         w = min(EXP_BLOCK, (n - j0) - (n - j0) % LANES)
+        if ahead:
+            fs_prefetch_second_half(x + ahead, sizeof(floating), n, j0, j0 + w, LANES)
         if out != NULL and <const floating*>out != x:
             # Straight into out (the vectorizer's overlap check passes).
             if exact:
@@ -766,12 +795,13 @@ cdef inline double piece_exp_store_sum(const floating* x, floating* out, Py_ssiz
 
 
 cdef inline double piece_sum_exps(const floating* x, Py_ssize_t n, double shift,
-                                  bint plain) noexcept nogil:
+                                  bint plain, Py_ssize_t ahead=0) noexcept nogil:
     """Sum of exp_shifted_sum(x[j], shift), or with plain of the unshifted
     exp_plain(x[j]) (see plain_exps), as piece_exp_store_sum sums (padded
     head and tail, blocks of LANES from x's first 64-byte boundary), in a
     function of its own: a flag in piece_exp_store_sum's loops cost softmax,
-    which never takes it, 2 to 5% (code layout)."""
+    which never takes it, 2 to 5% (code layout).  ahead: see
+    fs_prefetch_second_half in fs_platform.h."""
     cdef floating e[EXP_BLOCK]
     cdef double s[LANES]
     cdef double c[LANES]
@@ -782,6 +812,8 @@ cdef inline double piece_sum_exps(const floating* x, Py_ssize_t n, double shift,
         exp_add_padded(x, NULL, j0, shift, plain, False, s, c)
     while n - j0 >= LANES:
         w = min(EXP_BLOCK, (n - j0) - (n - j0) % LANES)
+        if ahead:
+            fs_prefetch_second_half(x + ahead, sizeof(floating), n, j0, j0 + w, LANES)
         if plain:
             for i in range(w):
                 e[i] = exp_plain(x[j0 + i])
@@ -841,9 +873,10 @@ cdef inline double piece_exp_store_sum_masked(const floating* x, const mask_t* m
     return lanes_result(s, c, floating is double)
 
 
-cdef inline double piece_sum_exp(const floating* x, Py_ssize_t n, double shift) noexcept nogil:
-    """Sum of exp(x[j] - shift)."""
-    return piece_sum_exps(x, n, shift, False)
+cdef inline double piece_sum_exp(const floating* x, Py_ssize_t n, double shift,
+                                 Py_ssize_t ahead=0) noexcept nogil:
+    """Sum of exp(x[j] - shift) (ahead: see fs_prefetch_second_half)."""
+    return piece_sum_exps(x, n, shift, False, ahead)
 
 
 cdef inline double piece_sum_exp_masked(const floating* x, const mask_t* mask, Py_ssize_t n,
@@ -922,7 +955,8 @@ cdef inline double dot_term(floating a, floating b) noexcept nogil:
 
 cdef inline double piece_dot(const floating* y, const floating* dy, Py_ssize_t n,
                              Py_ssize_t ahead=0) noexcept nogil:
-    """Sum of dy[j] * y[j] in double (ahead: as piece_max)."""
+    """Sum of dy[j] * y[j] in double (ahead: prefetch y and dy that far on
+    as it goes, the whole row: see next_row)."""
     cdef double s[LANES]
     cdef double c[LANES]
     cdef Py_ssize_t h = min(to_alignment(y, sizeof(floating)), n)
@@ -946,7 +980,7 @@ cdef inline double piece_sum_max(const floating* dy, const floating* y, Py_ssize
                                  double* ymax, Py_ssize_t ahead=0) noexcept nogil:
     """The sum of dy, and the max of y into ymax (-inf for none; NaN is
     skipped) in the same pass: log_softmax_backward needs both before it
-    writes (ahead: as piece_max)."""
+    writes (ahead: as piece_max, the first half of y and dy that far on)."""
     cdef double s[LANES]
     cdef double c[LANES]
     cdef floating m[MAX_LANES]
@@ -957,7 +991,7 @@ cdef inline double piece_sum_max(const floating* dy, const floating* y, Py_ssize
         m[l] = -INFINITY
     for b in range((nv - h) // LANES):  # from dy's first 64-byte boundary
         j = h + b * LANES
-        if ahead:
+        if ahead and 2 * j < n:
             fs_prefetch_lines(y + j + ahead, LANES * sizeof(floating))
             fs_prefetch_lines(dy + j + ahead, LANES * sizeof(floating))
         for l in range(LANES):
@@ -1066,21 +1100,28 @@ cdef inline floating log_softmax_backward_value(floating y, floating dy, double 
 
 cdef inline void piece_log_softmax_backward(const floating* y, const floating* dy,
                                             floating* out, Py_ssize_t n, double total,
-                                            double ymax) noexcept nogil:
+                                            double ymax, Py_ssize_t ahead=0) noexcept nogil:
     """out = dy - exp(y) * total, with ymax the max of y (or of a wider range
-    holding this piece) for the choice of exp."""
-    cdef Py_ssize_t j
+    holding this piece) for the choice of exp; with ahead, EXP_BLOCK elements
+    at a time (see fs_prefetch_second_half)."""
+    cdef Py_ssize_t j, j0 = 0, w = n
     cdef ExpMode mode = log_softmax_backward_mode(y, ymax, fabs(total))
     cdef float total32 = <float>total
-    if mode == EXP_ANY:
-        for j in range(n):
-            out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_ANY)
-    elif mode == EXP_SMALL:
-        for j in range(n):
-            out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_SMALL)
-    else:
-        for j in range(n):
-            out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_FLOAT)
+    while j0 < n:
+        if ahead:
+            w = min(<Py_ssize_t>EXP_BLOCK, n - j0)
+            fs_prefetch_second_half(y + ahead, sizeof(floating), n, j0, j0 + w, LANES)
+            fs_prefetch_second_half(dy + ahead, sizeof(floating), n, j0, j0 + w, LANES)
+        if mode == EXP_ANY:
+            for j in range(j0, j0 + w):
+                out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_ANY)
+        elif mode == EXP_SMALL:
+            for j in range(j0, j0 + w):
+                out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_SMALL)
+        else:
+            for j in range(j0, j0 + w):
+                out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_FLOAT)
+        j0 += w
 
 
 # ---------------------------------------------------------------------------
@@ -1089,20 +1130,31 @@ cdef inline void piece_log_softmax_backward(const floating* y, const floating* d
 
 
 cdef inline Py_ssize_t next_row(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
-    """How far on a row's first pass prefetches: n (the next row, which
-    follows it in memory) for rows of PREFETCH_ROW_MIN_BYTES to
-    PREFETCH_ROW_MAX_BYTES, else 0 (none).  Past the last row it prefetches
-    lines it never reads, which cannot fault."""
+    """How far on a row's first pass prefetches (masked rows, softmax_backward):
+    n (the next row, which follows it in memory) for rows of
+    PREFETCH_ROW_MIN_BYTES to PREFETCH_ROW_MAX_BYTES, else 0 (none).  Past
+    the last row it prefetches lines it never reads, which cannot fault."""
     if PREFETCH_ROW_MIN_BYTES <= n * itemsize <= PREFETCH_ROW_MAX_BYTES:
         return n
     return 0
 
 
+cdef inline Py_ssize_t next_row_split(Op op, Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
+    """next_row for the unmasked rows whose first two passes share the
+    prefetch (see PREFETCH_SPLIT_MIN_BYTES): rows of PREFETCH_SPLIT_MIN_BYTES
+    to PREFETCH_SPLIT_MAX_BYTES, softmax's only to PREFETCH_ROW_MAX_BYTES."""
+    cdef Py_ssize_t most = PREFETCH_ROW_MAX_BYTES if op == SOFTMAX else PREFETCH_SPLIT_MAX_BYTES
+    if PREFETCH_SPLIT_MIN_BYTES <= n * itemsize <= most:
+        return n
+    return 0
+
+
 cdef inline double row_shift(const floating* x, const mask_t* mask, Py_ssize_t n,
-                             bint* found) noexcept nogil:
+                             bint* found, Py_ssize_t ahead) noexcept nogil:
+    """The row's max (ahead: next_row_split's, for unmasked rows)."""
     if mask == NULL:
         found[0] = True
-        return piece_max(x, n, next_row(n, sizeof(floating)))
+        return piece_max(x, n, ahead)
     return piece_max_masked(x, mask, n, found, next_row(n, sizeof(floating)))
 
 
@@ -1110,13 +1162,14 @@ cdef inline void softmax_row(const floating* x, const mask_t* mask, floating* ou
                              Py_ssize_t n, bint exact) noexcept nogil:
     cdef bint found
     cdef double total
+    cdef Py_ssize_t ahead = next_row_split(SOFTMAX, n, sizeof(floating))
     # Shift by the max: every exp is <= 1 and the largest is 1, so the sum
     # cannot overflow and is >= 1.  A non-finite max gives NaN (as wanted).
-    cdef double shift = row_shift(x, mask, n, &found)
+    cdef double shift = row_shift(x, mask, n, &found, ahead)
     if not found:
         piece_fill(out, n, 0.0)
     elif mask == NULL:
-        total = piece_exp_store_sum(x, out, n, shift, exact)
+        total = piece_exp_store_sum(x, out, n, shift, exact, ahead)
         piece_scale(out, NULL, n, 1.0 / total)
     else:
         total = piece_exp_store_sum_masked(x, mask, out, n, shift, exact)
@@ -1124,22 +1177,23 @@ cdef inline void softmax_row(const floating* x, const mask_t* mask, floating* ou
 
 
 cdef inline double row_sum_exp(const floating* x, const mask_t* mask, Py_ssize_t n,
-                               double shift) noexcept nogil:
+                               double shift, Py_ssize_t ahead=0) noexcept nogil:
     if mask == NULL:
-        return piece_sum_exp(x, n, shift)
+        return piece_sum_exp(x, n, shift, ahead)
     return piece_sum_exp_masked(x, mask, n, shift)
 
 
 cdef inline void log_softmax_row(const floating* x, const mask_t* mask, floating* out,
                                  Py_ssize_t n) noexcept nogil:
     cdef bint found
-    cdef double shift = row_shift(x, mask, n, &found)
+    cdef Py_ssize_t ahead = next_row_split(LOG_SOFTMAX, n, sizeof(floating))
+    cdef double shift = row_shift(x, mask, n, &found, ahead)
     if not found:
         piece_fill(out, n, -INFINITY)
     elif mask == NULL and plain_exps(x, shift):
-        piece_log_softmax(x, NULL, out, n, shift, plain_log_sum(x, n, shift))
+        piece_log_softmax(x, NULL, out, n, shift, plain_log_sum(x, n, shift, ahead))
     else:
-        piece_log_softmax(x, mask, out, n, shift, log(row_sum_exp(x, mask, n, shift)))
+        piece_log_softmax(x, mask, out, n, shift, log(row_sum_exp(x, mask, n, shift, ahead)))
 
 
 cdef inline double logsumexp_finish(const floating* x, const mask_t* mask, Py_ssize_t n,
@@ -1154,12 +1208,13 @@ cdef inline double logsumexp_finish(const floating* x, const mask_t* mask, Py_ss
 cdef inline double logsumexp_row(const floating* x, const mask_t* mask,
                                  Py_ssize_t n) noexcept nogil:
     cdef bint found
-    cdef double shift = row_shift(x, mask, n, &found)
+    cdef Py_ssize_t ahead = next_row_split(LOGSUMEXP, n, sizeof(floating))
+    cdef double shift = row_shift(x, mask, n, &found, ahead)
     if not found or shift - shift != 0.0:
         return logsumexp_finish(x, mask, n, shift, found, 0.0)
     if mask == NULL and plain_exps(x, shift):
-        return shift + plain_log_sum(x, n, shift)
-    return logsumexp_finish(x, mask, n, shift, found, row_sum_exp(x, mask, n, shift))
+        return shift + plain_log_sum(x, n, shift, ahead)
+    return logsumexp_finish(x, mask, n, shift, found, row_sum_exp(x, mask, n, shift, ahead))
 
 
 cdef inline void row_op(Op op, const floating* x, const floating* dy, const mask_t* mask,
@@ -1168,6 +1223,7 @@ cdef inline void row_op(Op op, const floating* x, const floating* dy, const mask
     softmax_backward writes with streaming stores (the caller fences).
     exact: softmax's exps as exp_stored takes them."""
     cdef double total, ymax
+    cdef Py_ssize_t ahead
     if op == SOFTMAX:
         softmax_row(x, mask, out, n, exact)
     elif op == LOG_SOFTMAX:
@@ -1178,8 +1234,9 @@ cdef inline void row_op(Op op, const floating* x, const floating* dy, const mask
         piece_softmax_backward(x, dy, out, n,
                                piece_dot(x, dy, n, next_row(n, sizeof(floating))), stream)
     else:
-        total = piece_sum_max(dy, x, n, &ymax, next_row(n, sizeof(floating)))
-        piece_log_softmax_backward(x, dy, out, n, total, ymax)
+        ahead = next_row_split(LOG_SOFTMAX_BACKWARD, n, sizeof(floating))
+        total = piece_sum_max(dy, x, n, &ymax, ahead)
+        piece_log_softmax_backward(x, dy, out, n, total, ymax, ahead)
 
 
 cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
@@ -1690,7 +1747,7 @@ cdef int rows_split(Op op, const floating* x, const floating* dy, const mask_t* 
                 j1 = (t % parts + 1) * n // parts
                 r = t // parts
                 part_max[t] = row_shift(x + r * n + j0, NULL if mask == NULL else mask + r * n + j0,
-                                        j1 - j0, &part_found[t])
+                                        j1 - j0, &part_found[t], 0)
             for r in range(outer):
                 m = -INFINITY
                 found = False

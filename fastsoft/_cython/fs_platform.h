@@ -20,11 +20,21 @@ static int fs_openmp_enabled(void) { return 0; }
 static int fs_omp_max_threads(void) { return 1; }
 #endif
 
+/* The prefetch helpers are always inlined.  gcc 12 treats a function that
+ * only prefetches as free of side effects: a split-prefetch helper that it
+ * did not inline lost every prefetch (its callers' loops compiled without a
+ * single prefetch instruction, and ran 0.84 to 0.92x as fast). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FS_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define FS_ALWAYS_INLINE inline
+#endif
+
 /* Ask for the cache lines of [p, p + bytes) ahead of use (no-op where the
  * compiler has no prefetch builtin).  For the column kernels, whose strips of
  * a few cache lines per row, one row a page apart, the hardware prefetchers
  * do not follow. */
-static inline void fs_prefetch_lines(const void *p, long bytes)
+static FS_ALWAYS_INLINE void fs_prefetch_lines(const void *p, long bytes)
 {
 #if defined(__GNUC__) || defined(__clang__)
     const char *c = (const char *)p;
@@ -34,6 +44,19 @@ static inline void fs_prefetch_lines(const void *p, long bytes)
     (void)p;
     (void)bytes;
 #endif
+}
+
+/* A row's later pass, at its elements [j0, j1) of n, prefetches the same
+ * share of the second half of the next row (its first pass prefetched the
+ * first half): elements [n/2 + j0/2, n/2 + j1/2) from next, the next row's
+ * start, or to its end where the pass is within `tail` elements of its own. */
+static FS_ALWAYS_INLINE void fs_prefetch_second_half(const void *next, long itemsize, long n,
+                                                     long j0, long j1, long tail)
+{
+    long start = n / 2 + j0 / 2;
+    long end = n - j1 < tail ? n : n / 2 + j1 / 2;
+    if (end > start)
+        fs_prefetch_lines((const char *)next + start * itemsize, (end - start) * itemsize + 63);
 }
 
 /* Streaming (non-temporal) stores, for results too big to stay in cache.
