@@ -258,3 +258,43 @@ def test_subnormal_softmax_results_in_columns(cython_variant, n, mode, stream):
     assert np.any((first[0] > 0) & (first[0] < np.finfo(np.float32).smallest_normal))
     exact, scale, result = expected("softmax", (np.stack([wide, narrow]),), axis=1)
     assert_matches(first, exact, scale, result, what=f"softmax band mode {mode}")
+
+
+def _at_line_offset(a, offset):
+    """A copy of ``a`` that starts ``offset`` bytes past a 64-byte boundary."""
+    buf = np.empty(a.nbytes + 128, dtype=np.uint8)
+    start = (-buf.ctypes.data) % 64 + offset
+    b = buf[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    b[...] = a
+    return b
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("offset", [0, 16, 32, 48])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_column_chunks_from_every_line_offset(cython_variant, name, dtype, offset, stream):
+    """Chunks of columns (and, streamed, pipelined chunks) begin at the
+    input's first 64-byte boundary after a first chunk of the columns before
+    it (column_lead): inputs and out at each 16-byte offset from a cache
+    line, rows a whole number of lines apart (2064 columns: a lead, two full
+    chunks of 1024 and a short last one) or not (2070), masked or not.  Each
+    must match the reference."""
+    previous = cython_variant.set_stream_min_bytes(0 if stream else 1 << 60)
+    try:
+        for columns in (2064, 2070):
+            shape = (37, columns)
+            arrays = tuple(_at_line_offset(a, offset) for a in inputs_for(
+                name, shape, dtype, axis=0, seed=seed_of("lead", name, dtype, columns)))
+            masks = [None]
+            if name not in ("softmax_backward", "log_softmax_backward"):
+                masks.append(np.random.default_rng(columns).random(shape) < 0.9)
+            for where in masks:
+                kwargs = {} if where is None else {"where": where}
+                exact, scale, result = expected(name, arrays, axis=0, **kwargs)
+                got = _run(cython_variant, -1, name, arrays, 0, **kwargs)
+                assert_matches(got, exact, scale, result,
+                               what=f"{name} offset {offset} columns {columns} "
+                               f"where={where is not None}")
+    finally:
+        cython_variant.set_stream_min_bytes(previous)
