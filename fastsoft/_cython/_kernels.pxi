@@ -1046,16 +1046,24 @@ cdef inline void softmax_backward_write(const floating* y, const floating* dy, f
 
 cdef void softmax_backward_streamed(const floating* y, const floating* dy, floating* out,
                                    Py_ssize_t n, double dot, bint in_float) noexcept nogil:
-    """softmax_backward_write one L1 buffer at a time, each streamed to out.
-    Chunks start STREAM_CHUNK elements apart, so they keep y's alignment."""
+    """softmax_backward_write one L1 buffer at a time, each streamed to out:
+    a first chunk up to out's first 64-byte boundary, then chunks of
+    STREAM_CHUNK elements from it, so that only a row's first and last
+    cache lines are written in part (with plain stores).  Chunks of
+    STREAM_CHUNK from the row's start left a partial line at every chunk's
+    ends where out is not on a boundary (NumPy's large arrays begin 16
+    bytes past one): (4096, 4096) float32, out=, 2 threads, 64-byte-aligned
+    arrays were 1.29x as fast as NumPy's (elementwise kernels, whose blocks
+    start on boundaries, 1.0x)."""
     cdef floating buf[STREAM_CHUNK + 16]
     cdef floating* b = buf + to_alignment(buf, sizeof(floating))
-    cdef Py_ssize_t k, c, w
-    for k in range((n + STREAM_CHUNK - 1) // STREAM_CHUNK):
-        c = k * STREAM_CHUNK
-        w = min(<Py_ssize_t>STREAM_CHUNK, n - c)
+    cdef Py_ssize_t head = min(to_alignment(out, sizeof(floating)), n)
+    cdef Py_ssize_t c = 0, w
+    while c < n:
+        w = head if c == 0 and head else min(<Py_ssize_t>STREAM_CHUNK, n - c)
         softmax_backward_write(y + c, dy + c, b, w, dot, in_float)
         stream_copy(out + c, b, w)
+        c += w
 
 
 cdef inline void piece_softmax_backward(const floating* y, const floating* dy, floating* out,
