@@ -160,8 +160,15 @@ cdef enum:
     # rows gain nothing from it, and it costs them a chunk: (100000, 16)
     # float32 softmax along axis 0, 0.93x).
     COLUMN_LEAD_MIN_BYTES = 1024
-    # Bytes of a chunk of cols_pipelined_run, which keeps two in L2.
-    PIPE_CHUNK_BYTES = 1 << 19
+    # Bytes of a chunk of cols_pipelined_run, which keeps two in L2; also
+    # the chunk use_bands weighs against bands for the forward functions.
+    # 2^19 on an AMD EPYC host.  On an Intel Xeon host (2 MB of L2 per
+    # core), 2^18 against 2^19, axis=0, 2 threads, side by side: softmax
+    # (1000, 8192) float32 1.51x (out=) / 1.49x, float64 1.21x, (200,
+    # 65536) float64 1.28x, (512, 16384) float32 1.14x, (100, 100000)
+    # 1.13x; (2000, 4096) 0.98x; log_softmax and logsumexp 0.99 to 1.03x.
+    # 2^20: softmax (1000, 8192) float32 0.95x (out=) / 1.13x.
+    PIPE_CHUNK_BYTES = 1 << 18
     MAX_COLUMN_CHUNK = 1024
     # cols_bands (see use_bands): the smallest slab it takes (each slab costs
     # two or three parallel regions: (100, 1000, 300) float32 along axis 1,
