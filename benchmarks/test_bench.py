@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from fastsoft import reference
-from fastsoft._bench import FIRST_WARMUP_TIME, release_free_memory, warm_up
+from fastsoft._bench import FIRST_WARMUP_TIME, warm_up
 from fastsoft._comparisons import (
     COMPARISONS,
     ELEMENTWISE,
@@ -69,7 +69,6 @@ _last_inputs = {}
 def _inputs(case):
     if case not in _last_inputs:
         _last_inputs.clear()
-        release_free_memory()  # every case from the same heap (see fastsoft._bench)
         _last_inputs[case] = make_inputs(case)
     return _last_inputs[case]
 

@@ -16,8 +16,6 @@ evicted caches), which would otherwise count against whichever runs next.
 (['copy', 'sum'], 3)
 """
 
-import ctypes
-import ctypes.util
 import gc
 import math
 import os
@@ -36,7 +34,6 @@ __all__ = [
     "format_table",
     "geometric_mean",
     "OtherLoad",
-    "release_free_memory",
 ]
 
 # Calls shorter than this are repeated within one sample so the timer's
@@ -123,43 +120,8 @@ class Measurement:
         return None if a is None or b is None or b == 0 else a / b
 
 
-def _find_malloc_trim():
-    """glibc's ``malloc_trim``, or None with another C library."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError, TypeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
-
-
-_malloc_trim = _find_malloc_trim()
-
-
-def release_free_memory():
-    """Give the C heap's free memory back to the system (glibc only; else nothing).
-
-    Whether a large result comes with new pages (which the system zeroes on
-    first touch: 4 to 6 ms per 64 MB here) or with memory the heap recycles
-    depends on what was freed before.  glibc maps blocks above 32 MB anew,
-    unless its heap holds a free block that large, which earlier cases can
-    leave: float64 softmax (8192, 1000) without out= took 6.8 ms (and its
-    copy 10.2) right after the float32 cases, 9.3 ms (copy 14.5) from a
-    trimmed heap.  Calling this before each case starts every case from the
-    same state, and large results from new pages, as a program that calls a
-    function repeatedly on such arrays gets them.
-    """
-    gc.collect()
-    if _malloc_trim is not None:
-        _malloc_trim(0)
-
-
 def measure(case, implementations, repeat, seed=0):
-    """Time ``implementations`` (registry names) on ``case`` side by side,
-    starting from a trimmed heap (see :func:`release_free_memory`)."""
-    release_free_memory()
+    """Time ``implementations`` (registry names) on ``case`` side by side."""
     inputs = make_inputs(case, seed)
     callables, skipped = {}, {}
     for name in implementations:

@@ -190,10 +190,7 @@ def write_report(results, path, plot_path, elapsed, other_load):
            f"{datetime.date.today().isoformat()} in {elapsed / 60:.1f} minutes; do not edit by "
            "hand.", "",
            f"Medians of {REPEAT} interleaved runs per case, all implementations timed side by "
-           "side in one process; each case starts from a trimmed C heap, so results above "
-           "32 MB come with new pages, which the system zeroes on first touch (as in a "
-           "program that calls a function repeatedly on such arrays). **x floor**: fastsoft's "
-           "time over a plain copy of the input "
+           "side in one process. **x floor**: fastsoft's time over a plain copy of the input "
            "(`x.copy()`, or `np.copyto` into an existing array with `out=`; 1.5x that for "
            "backward passes, which read two arrays). **vs SciPy / vs PyTorch**: the peer's time "
            "over fastsoft's (above 1: fastsoft is faster). Backward passes compare with the "
