@@ -64,6 +64,7 @@ cdef extern from "fs_math.h" nogil:
     float fs_sigmoid_exp_wide_f(float x)
     float fs_log_sigmoid_exp_f(float x)
     double fs_sigmoid_from_exp(double x, double e)
+    void fs_sigmoid_from_exp_block(const double* x, const double* e, double* out, long n)
     float fs_sigmoid_from_exp_f(float x, float e)
     float fs_expf_diff(float v, float m)
     float fs_expf_diff_nonpositive(float v, float m)
@@ -3275,8 +3276,11 @@ cdef inline void sigmoid_block(const floating* x, floating* out, Py_ssize_t n,
         else:
             for i in range(w):
                 e[i] = sigmoid_exp(x[start + i])
-        for i in range(w):
-            out[start + i] = sigmoid_from_exp(x[start + i], e[i])
+        if floating is double:  # see fs_sigmoid_from_exp_block
+            fs_sigmoid_from_exp_block(x + start, e, out + start, w)
+        else:
+            for i in range(w):
+                out[start + i] = sigmoid_from_exp(x[start + i], e[i])
 
 
 cdef inline void log_sigmoid_block(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:

@@ -322,8 +322,9 @@ int main(void)
      * range, and out to the subnormal results). */
     {
         static float xf[N], rf[N];
-        double max_n = 0, max_nf = 0, max_sg = 0, max_sgf = 0;
-        double at_n = 0, at_sg = 0; float at_nf = 0, at_sgf = 0;
+        double max_n = 0, max_nf = 0, max_sg = 0, max_sgf = 0, max_sgb = 0;
+        double at_n = 0, at_sg = 0, at_sgb = 0; float at_nf = 0, at_sgf = 0;
+        long n_sgb_differ = 0;
         for (int rep = 0; rep < 8; rep++) {
             for (int i = 0; i < N; i++)
                 xs[i] = (rep % 4 == 0) ? uniform(-746.0, 0.0) : (rep % 4 == 1) ? uniform(-1.0, 0.0)
@@ -343,6 +344,15 @@ int main(void)
             for (int i = 0; i < N; i++) {
                 double e = ulp_err(ys[i], 1.0L / (1.0L + expl(-(long double)xs[i])), 53, -1021);
                 if (e > max_sg) { max_sg = e; at_sg = xs[i]; }
+            }
+            /* The block form of the kernels (without a division with AVX-512). */
+            for (int i = 0; i < N; i++)
+                yf[i] = fs_sigmoid_exp(xs[i]);
+            fs_sigmoid_from_exp_block(xs, yf, yf, N);
+            for (int i = 0; i < N; i++) {
+                double e = ulp_err(yf[i], 1.0L / (1.0L + expl(-(long double)xs[i])), 53, -1021);
+                if (e > max_sgb) { max_sgb = e; at_sgb = xs[i]; }
+                n_sgb_differ += yf[i] != ys[i];
             }
             for (int i = 0; i < N; i++)
                 xf[i] = (rep % 4 == 0) ? (float)uniform(-104.0, 0.0)
@@ -418,6 +428,8 @@ int main(void)
         }
 #endif
         printf("fs_sigmoid max %.3f ulp (at %.17g)\n", max_sg, at_sg);
+        printf("fs_sigmoid_from_exp_block max %.3f ulp (at %.17g), %ld of %ld differ from fs_sigmoid\n",
+               max_sgb, at_sgb, n_sgb_differ, 8L * N);
         printf("fs_expf_neg max %.3f float32 ulp (at %.9g)\n", max_nf, at_nf);
         printf("fs_sigmoid_f max %.3f float32 ulp (at %.9g)\n", max_sgf, at_sgf);
         const double sd[] = {0.0, -0.0, INFINITY, -INFINITY, 745.0, -745.0, 800.0, -800.0, 1e-300};
@@ -432,6 +444,24 @@ int main(void)
             if (!(af == bf || fabsf(af / bf - 1) < 2.4e-7f || fabsf(af - bf) <= 0x1p-149f)) {
                 printf("edge fs_sigmoid_f(%.9g) = %.9g, want %.9g\n", (float)sd[i], af, bf);
                 bad = 1;
+            }
+        }
+        {
+            /* The block form on the edges and NaN, 11 elements: one whole
+             * vector and a masked tail with AVX-512. */
+            double bx[11], be[11], by[11];
+            for (int i = 0; i < 11; i++) {
+                bx[i] = i < 9 ? sd[i] : i == 9 ? NAN : -NAN;
+                be[i] = fs_sigmoid_exp(bx[i]);
+            }
+            fs_sigmoid_from_exp_block(bx, be, by, 11);
+            for (int i = 0; i < 11; i++) {
+                double a = fs_sigmoid(bx[i]);
+                if (!(by[i] == a || (isnan(by[i]) && isnan(a)))) {
+                    printf("edge fs_sigmoid_from_exp_block(%.17g) = %.17g, fs_sigmoid: %.17g\n",
+                           bx[i], by[i], a);
+                    bad = 1;
+                }
             }
         }
         if (!isnan(fs_sigmoid(NAN)) || !isnan(fs_sigmoid_f(NAN)) || fs_exp_neg(-INFINITY) != 0.0) {
