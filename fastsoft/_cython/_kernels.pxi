@@ -65,6 +65,8 @@ cdef extern from "fs_math.h" nogil:
     float fs_log_sigmoid_exp_f(float x)
     double fs_sigmoid_from_exp(double x, double e)
     void fs_sigmoid_from_exp_block(const double* x, const double* e, double* out, long n)
+    void fs_copy32_f(float* dst, const float* src, long w)
+    void fs_copy32(double* dst, const double* src, long w)
     float fs_sigmoid_from_exp_f(float x, float e)
     float fs_expf_diff(float v, float m)
     float fs_expf_diff_nonpositive(float v, float m)
@@ -620,6 +622,14 @@ cdef inline void pad32(const floating* x, Py_ssize_t w, floating* xb) noexcept n
         fs_pad32(x, w, xb)
 
 
+cdef inline void copy32(floating* dst, const floating* src, Py_ssize_t w) noexcept nogil:
+    """dst[0:w] = src[0:w], w <= 32 (fs_copy32: a loop became `rep movsq`)."""
+    if floating is float:
+        fs_copy32_f(dst, src, w)
+    else:
+        fs_copy32(dst, src, w)
+
+
 cdef inline void max_padded(const floating* x, Py_ssize_t w, floating* m) noexcept nogil:
     """Fold x[0:w] (w <= MAX_LANES) into the max lanes m: padded with -inf to
     one whole lane loop, so that a row's head and tail run vectorized."""
@@ -752,8 +762,7 @@ cdef inline void exp_add_padded(const floating* x, floating* out, Py_ssize_t w, 
         for l in range(LANES):
             eb[l] = exp_shifted(xb[l], shift)
     if out != NULL:
-        for l in range(w):
-            out[l] = eb[l]
+        copy32(out, eb, w)
     for l in range(LANES):
         add_to(&s[l], &c[l], eb[l], floating is double)
 
@@ -796,8 +805,8 @@ cdef inline double piece_exp_store_sum(const floating* x, floating* out, Py_ssiz
                 for i in range(w):
                     e[i] = exp_shifted(x[j0 + i], shift)
             if out != NULL:
-                for i in range(w):
-                    out[j0 + i] = e[i]
+                for i in range(w // LANES):  # w is a multiple of LANES
+                    copy32(out + j0 + i * LANES, e + i * LANES, LANES)
             lanes_add(s, c, e, w, floating is double)
         j0 += w
     if j0 < n:
@@ -878,8 +887,9 @@ cdef inline double piece_exp_store_sum_masked(const floating* x, const mask_t* m
                     v = exp_shifted(x[j0 + i], shift)
                     e[i] = v if mask[j0 + i] else 0.0
             if out != NULL:
-                for i in range(w):
-                    out[j0 + i] = e[i]
+                for i in range((w + LANES - 1) // LANES):
+                    copy32(out + j0 + i * LANES, e + i * LANES,
+                           min(<Py_ssize_t>LANES, w - i * LANES))
             lanes_add(s, c, e, w, floating is double)
         j0 += w
     return lanes_result(s, c, floating is double)

@@ -894,6 +894,48 @@ FS_INLINE void fs_pad32(const double *x, long w, double *xb)
 #endif
 }
 
+/* dst[0:w] = src[0:w] for w <= 32 (src holds 32 elements): a row's head or
+ * tail of exps, from the padded lanes, with masked vector stores (masked-off
+ * lanes are neither written nor faulted).  As a loop, gcc 12 made it `rep
+ * movsq`, whose start-up cost about 100 ns per row on rows whose ends are
+ * not on cache lines (NumPy's large arrays start 16 bytes past one). */
+FS_INLINE void fs_copy32_f(float *dst, const float *src, long w)
+{
+#if defined(__AVX512F__)
+    __mmask16 lo = (__mmask16)(w >= 16 ? 0xffff : (1u << w) - 1u);
+    __mmask16 hi = (__mmask16)(w <= 16 ? 0 : (w >= 32 ? 0xffff : (1u << (w - 16)) - 1u));
+    _mm512_mask_storeu_ps(dst, lo, _mm512_loadu_ps(src));
+    _mm512_mask_storeu_ps(dst + 16, hi, _mm512_loadu_ps(src + 16));
+#elif defined(__AVX2__)
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int q = 0; q < 4; q++) {
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w - 8 * q)), lane);
+        _mm256_maskstore_ps(dst + 8 * q, m, _mm256_loadu_ps(src + 8 * q));
+    }
+#else
+    for (long l = 0; l < w; l++) dst[l] = src[l];
+#endif
+}
+
+FS_INLINE void fs_copy32(double *dst, const double *src, long w)
+{
+#if defined(__AVX512F__)
+    for (int q = 0; q < 4; q++) {
+        long r = w - 8 * q;
+        __mmask8 m = (__mmask8)(r <= 0 ? 0 : (r >= 8 ? 0xff : (1u << r) - 1u));
+        _mm512_mask_storeu_pd(dst + 8 * q, m, _mm512_loadu_pd(src + 8 * q));
+    }
+#elif defined(__AVX2__)
+    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+    for (int q = 0; q < 8; q++) {
+        __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(w - 4 * q), lane);
+        _mm256_maskstore_pd(dst + 4 * q, m, _mm256_loadu_pd(src + 4 * q));
+    }
+#else
+    for (long l = 0; l < w; l++) dst[l] = src[l];
+#endif
+}
+
 /* out[i] = fs_sigmoid_from_exp(x[i], e[i]) for i < n (out may be x).  With
  * AVX-512 without a division: float64 vdivpd, one per 8 elements, took about
  * as long as the exps (float64 sigmoid on (65536, 10), 2 threads, in cache,
