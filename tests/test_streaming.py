@@ -1,7 +1,8 @@
 """Streaming stores in the Cython backend: the same bits as plain stores.
 
 Large results of the memory-bound kernels (float32 sigmoid, sigmoid_backward,
-softmax_backward, softmax and log_softmax along a non-last axis) are
+softmax_backward, along any axis, and softmax and log_softmax along a
+non-last axis) are
 computed into an L1 buffer and written out with
 non-temporal stores (fastsoft/_cython/fs_platform.h).  Only results of 16 MB
 and more take that path by default; here the threshold is set to 0, so that
@@ -134,6 +135,39 @@ def test_streamed_columns_of_other_shapes(cython_variant, name, shape, axis, dty
     assert_same(outs[1], outs[0])
     exact, scale, result = expected(name, (x,), axis=axis)
     assert_matches(outs[1], exact, scale, result, what=f"{name} streamed")
+
+
+# softmax_backward by bands of rows (see tests/test_bands.py), whose rows of
+# 2 KB and more stream: rows across two pieces of 1024 columns (the float32
+# choice of lanes is per piece, the chunks of the stream start on out's cache
+# lines), a second group of columns too short to stream, several slabs, and
+# rows that stream in float64 only.
+BAND_SHAPES = [((9, 1100), 0), ((37, 8200), 0), ((3, 20, 1100), 1), ((9, 300), 0)]
+
+
+@pytest.mark.parametrize("offset", OFFSETS)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("shape", "axis"), BAND_SHAPES)
+def test_streamed_bands(cython_variant, shape, axis, dtype, kind, offset):
+    name = "softmax_backward"
+    arrays = inputs_for(name, shape, dtype, kind=kind, axis=axis,
+                        seed=seed_of(name, shape, dtype, kind))
+    outs = []
+    previous = cython_variant.set_band_mode(1)
+    try:
+        for nbytes in (2**62, 0):
+            previous_bytes = cython_variant.set_stream_min_bytes(nbytes)
+            try:
+                outs.append(call(name, *arrays, axis=axis, out=_out_at(shape, dtype, offset),
+                                 backend="cython"))
+            finally:
+                cython_variant.set_stream_min_bytes(previous_bytes)
+    finally:
+        cython_variant.set_band_mode(previous)
+    assert_same(outs[1], outs[0])
+    exact, scale, result = expected(name, arrays, axis=axis)
+    assert_matches(outs[1], exact, scale, result, what=f"{name} streamed bands")
 
 
 def test_threshold_is_settable_and_restored():

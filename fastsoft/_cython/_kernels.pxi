@@ -187,6 +187,16 @@ cdef enum:
     BAND_MIN_BYTES_PLAIN = 1 << 19
     BAND_COLUMNS = 8192
     BAND_PIECE = 1024
+    # softmax_backward's band rows of at least this many bytes are written
+    # with streaming stores where the result streams (streams_into), in
+    # chunks from out's cache lines.  Along axis 0, out=, 2 threads, side by
+    # side with plain stores: rows of 64 KB ((1000, 8192) float64) 1.20x,
+    # 32 KB (float32) 1.28x, (4096, 4096) 1.10 / 1.14x, 16 KB ((2000, 4096)
+    # float32) 1.26x, 4 KB ((10000, 512) float64) 1.26x, 2 KB 1.08 to 1.15x;
+    # but 1 KB 0.99 to 1.01x and 256 to 512 bytes 0.92 to 0.93x (a row's
+    # first and last lines, written in part with plain stores, are a large
+    # share of short rows).
+    BAND_STREAM_MIN_BYTES = 2048
     # Rows ahead that the column kernels' first pass prefetches: their strips
     # (16 cache lines, rows 32 KB apart) defeat the hardware prefetchers.
     # softmax (1000, 8192) axis=0, out=, 2 threads, ms without / with 8 rows:
@@ -2866,13 +2876,36 @@ cdef void bands_combine(Op op, const floating* y, const floating* dy, Py_ssize_t
                                         min(<Py_ssize_t>BAND_PIECE, w - k * BAND_PIECE), False)
 
 
+cdef inline void band_softmax_backward(const floating* yr, const floating* dyr, floating* o,
+                                       Py_ssize_t c0, Py_ssize_t c1, const double* t,
+                                       const float* t32,
+                                       const double* piece_abs_max) noexcept nogil:
+    """softmax_backward's results of columns c0..c1-1 of a row of a band,
+    into o[0:c1-c0]; each piece of BAND_PIECE columns in float32 lanes where
+    its max |total| allows (softmax_backward_in_float)."""
+    cdef Py_ssize_t i, k, e, s = c0
+    while s < c1:
+        k = s // BAND_PIECE
+        e = min(c1, (k + 1) * <Py_ssize_t>BAND_PIECE)
+        if floating is float and softmax_backward_in_float(piece_abs_max[k]):
+            for i in range(s, e):
+                o[i - c0] = yr[i] * (dyr[i] - t32[i])
+        else:
+            for i in range(s, e):
+                o[i - c0] = <floating>(yr[i] * (dyr[i] - t[i]))
+        s = e
+
+
 cdef void band_write(Op op, const floating* y, const floating* dy, floating* out,
                      Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t stride, Py_ssize_t w,
                      const double* col_sum, const float* sum32,
-                     const double* piece_abs_max) noexcept nogil:
+                     const double* piece_abs_max, bint stream) noexcept nogil:
     """The results of rows j0..j1-1, a piece of BAND_PIECE columns at a time:
     each piece takes its own exp (log_softmax_backward_mode) or float32
-    lanes from its max |total| and, for log_softmax_backward, its max of y."""
+    lanes from its max |total| and, for log_softmax_backward, its max of y.
+    stream (softmax_backward): each row goes through an L1 buffer, streamed
+    to out in chunks that start on out's cache lines (see
+    softmax_backward_streamed); the calling thread fences."""
     cdef Py_ssize_t i, j, k, c, pw, pieces = (w + BAND_PIECE - 1) // BAND_PIECE
     cdef const floating* yr
     cdef const floating* dyr
@@ -2880,6 +2913,24 @@ cdef void band_write(Op op, const floating* y, const floating* dy, floating* out
     cdef const double* t
     cdef const float* t32
     cdef ExpMode mode
+    cdef floating buf[STREAM_CHUNK + 16]
+    cdef floating* b = buf + to_alignment(buf, sizeof(floating))
+    if op == SOFTMAX_BACKWARD:
+        for j in range(j0, j1):
+            yr = y + j * stride
+            dyr = dy + j * stride
+            orow = out + j * stride
+            if not stream:
+                band_softmax_backward(yr, dyr, orow, 0, w, col_sum, sum32, piece_abs_max)
+                continue
+            c = 0
+            k = min(to_alignment(orow, sizeof(floating)), w)
+            while c < w:
+                pw = k if c == 0 and k else min(<Py_ssize_t>STREAM_CHUNK, w - c)
+                band_softmax_backward(yr, dyr, b, c, c + pw, col_sum, sum32, piece_abs_max)
+                stream_copy(orow + c, b, pw)
+                c += pw
+        return
     for j in range(j0, j1):
         for k in range(pieces):
             c = k * BAND_PIECE
@@ -2889,14 +2940,6 @@ cdef void band_write(Op op, const floating* y, const floating* dy, floating* out
             orow = out + j * stride + c
             t = col_sum + c
             t32 = sum32 + c
-            if op == SOFTMAX_BACKWARD:
-                if floating is float and softmax_backward_in_float(piece_abs_max[k]):
-                    for i in range(pw):
-                        orow[i] = yr[i] * (dyr[i] - t32[i])
-                else:
-                    for i in range(pw):
-                        orow[i] = <floating>(yr[i] * (dyr[i] - t[i]))
-                continue
             mode = log_softmax_backward_mode(y, piece_max(yr, pw), piece_abs_max[k])
             if mode == EXP_ANY:
                 for i in range(pw):
@@ -2997,11 +3040,12 @@ cdef inline bint use_bands(Op op, bint masked, Py_ssize_t n, Py_ssize_t inner,
 
 cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* mask,
                     floating* out, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner,
-                    int nt, bint exact) except -1 nogil:
+                    int nt, bint stream, bint exact) except -1 nogil:
     """cols by bands of rows (see band_sums): for each slab and each
     group of at most BAND_COLUMNS columns, nt threads take a band of rows
     each, for the maxima (forward functions), then the sums, which the calling
-    thread combines, then the results."""
+    thread combines, then the results (stream: softmax_backward's with
+    streaming stores, in rows of at least BAND_STREAM_MIN_BYTES)."""
     cdef Py_ssize_t width = min(inner, <Py_ssize_t>BAND_COLUMNS)
     cdef Py_ssize_t pieces = (width + BAND_PIECE - 1) // BAND_PIECE
     cdef Py_ssize_t o, k, g, w, i, base, t
@@ -3025,7 +3069,7 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
     # gained too little (0.87 to 1.16) to take them.
     cdef bint try_plain = mask == NULL and (op == LOGSUMEXP or op == LOG_SOFTMAX or (
         op == SOFTMAX and floating is double))
-    cdef bint folded = False, plain = False
+    cdef bint folded = False, plain = False, stream_rows = False
     cdef double* part = <double*>malloc((3 * nt * width + pieces + 2 * width) * sizeof(double))
     cdef float* sum32 = <float*>malloc(width * sizeof(float))
     cdef mask_t* found = <mask_t*>malloc((nt + 1) * width)  # the bands', then the columns'
@@ -3070,6 +3114,7 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
                     for t in range(1, nt):
                         for i in range(w):
                             col_found[i] |= found[t * w + i]
+            stream_rows = stream and w * <Py_ssize_t>sizeof(floating) >= BAND_STREAM_MIN_BYTES
             plain = try_plain and plain_columns(col_max, w)
             if not plain:
                 for t in prange(nt, schedule='static', num_threads=nt):
@@ -3098,7 +3143,10 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
                                        exps_stored and not plain, folded)
                 else:
                     band_write(op, y + base, dy + base, out + base, t * n // nt,
-                               (t + 1) * n // nt, inner, w, part, sum32, piece_abs_max)
+                               (t + 1) * n // nt, inner, w, part, sum32, piece_abs_max,
+                               stream_rows)
+                    if stream_rows:
+                        fs_stream_fence()
     free(part)
     free(sum32)
     free(found)
@@ -3139,7 +3187,8 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
               Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int nthreads,
               bint stream, bint exact) except -1 nogil:
     """Chunks of columns spread over threads, with per-thread scratch; or
-    bands of rows (see plain_bands and use_bands; they store plainly).  stream: in chunks,
+    bands of rows (see plain_bands and use_bands; they store plainly, but
+    for softmax_backward's long rows: BAND_STREAM_MIN_BYTES).  stream: in chunks,
     softmax and log_softmax write with streaming stores (softmax then takes
     its exps again in the last pass instead of storing them in out: (1000,
     8192) axis=0, out=, 2 threads, three alternating runs, ms: float32
@@ -3153,9 +3202,9 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     cdef int nt = threads_for(outer * n * inner, nthreads)
     if mask == NULL and (op == LOGSUMEXP or op == LOG_SOFTMAX) and band_mode == 0 and (
             plain_bands(outer, n, inner, sizeof(floating), nt) and plain_sample(x, n * inner)):
-        return cols_bands(op, x, dy, mask, out, outer, n, inner, nt, exact)
+        return cols_bands(op, x, dy, mask, out, outer, n, inner, nt, stream, exact)
     if use_bands(op, mask != NULL, n, inner, sizeof(floating), nt):
-        return cols_bands(op, x, dy, mask, out, outer, n, inner, nt, exact)
+        return cols_bands(op, x, dy, mask, out, outer, n, inner, nt, stream, exact)
     if mask == NULL and (op == LOGSUMEXP or (stream and (op == LOG_SOFTMAX or (
             op == SOFTMAX and n * 16 * <Py_ssize_t>sizeof(floating) <= PIPE_CHUNK_BYTES)))):
         return cols_pipelined_run(op, x, out, outer, n, inner, nt, exact)
@@ -3208,8 +3257,7 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
     cdef bint exact = op == SOFTMAX and subnormal_exps_likely(x, outer * n * inner)
     if inner > 1:
         return cols(op, x, dy, mask, out, outer, n, inner, nthreads,
-                    (op == LOG_SOFTMAX or op == SOFTMAX)
-                    and streams(nbytes), exact)
+                    stream or ((op == LOG_SOFTMAX or op == SOFTMAX) and streams(nbytes)), exact)
     nt = threads_for(outer * n, nthreads)
     if nt > 1 and outer < 4 * nt and n >= min_work_per_thread:
         # Few long rows: whole rows would leave threads idle (or unevenly
