@@ -232,9 +232,17 @@ cdef enum:
     # B), as did softmax above 16 KB (0.94 to 0.98x: its pass of the exps
     # also writes the row, which its last pass reads again), and
     # softmax_backward, whose second pass is a multiply, gained nothing
-    # (0.96 to 1.07x).
+    # (0.96 to 1.07x).  log_softmax and logsumexp take it up to
+    # PREFETCH_SPLIT_MAX_BYTES_LOG: same host, side by side, 2 threads,
+    # rows of 160 KB to 512 KB ((32, 40000) to (64, 131072) float32, (32,
+    # 50257) to (64, 65536) float64, 5 to 64 MB), log_softmax 1.04 to 1.09x
+    # up to 400 KB and 0.98 to 1.00x at 512 KB, logsumexp 1.08 to 1.15x;
+    # rows of 1 MB lost (logsumexp 0.91 to 0.93x), as did
+    # log_softmax_backward above 128 KB (201 KB float32 0.98x, 402 KB
+    # float64 0.89x).
     PREFETCH_SPLIT_MIN_BYTES = 512
     PREFETCH_SPLIT_MAX_BYTES = 131072
+    PREFETCH_SPLIT_MAX_BYTES_LOG = 1 << 19
     # Bytes of a piece of a long row split across threads (rows_split_local):
     # it stays in L2 between the piece's passes.
     SPLIT_PIECE_BYTES = 1 << 18
@@ -1191,8 +1199,13 @@ cdef inline Py_ssize_t next_row(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogi
 cdef inline Py_ssize_t next_row_split(Op op, Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
     """next_row for the unmasked rows whose first two passes share the
     prefetch (see PREFETCH_SPLIT_MIN_BYTES): rows of PREFETCH_SPLIT_MIN_BYTES
-    to PREFETCH_SPLIT_MAX_BYTES, softmax's only to PREFETCH_ROW_MAX_BYTES."""
-    cdef Py_ssize_t most = PREFETCH_ROW_MAX_BYTES if op == SOFTMAX else PREFETCH_SPLIT_MAX_BYTES
+    to PREFETCH_SPLIT_MAX_BYTES, softmax's only to PREFETCH_ROW_MAX_BYTES,
+    log_softmax's and logsumexp's to PREFETCH_SPLIT_MAX_BYTES_LOG."""
+    cdef Py_ssize_t most = PREFETCH_SPLIT_MAX_BYTES
+    if op == SOFTMAX:
+        most = PREFETCH_ROW_MAX_BYTES
+    elif op == LOG_SOFTMAX or op == LOGSUMEXP:
+        most = PREFETCH_SPLIT_MAX_BYTES_LOG
     if PREFETCH_SPLIT_MIN_BYTES <= n * itemsize <= most:
         return n
     return 0
