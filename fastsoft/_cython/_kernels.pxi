@@ -274,18 +274,6 @@ cdef enum:
     # allocators (or MALLOC_MMAP_THRESHOLD_) may differ: that changes speed
     # only, never results.
     FRESH_PAGES_BYTES = 1 << 25
-    # log_softmax_backward streams its rows of this many bytes and more (up
-    # to PREFETCH_SPLIT_MAX_BYTES: those it takes by blocks) where the
-    # result is at least 1.5 times STREAM_MIN_BYTES.  On an Intel Xeon host,
-    # out=, 2 threads, side by side with plain stores (each block streamed
-    # from an L1 buffer): 32 to 128 MB, rows of 4 to 16 KB, 1.08 to 1.22x
-    # ((4096, 4096) float32 1.21 to 1.22x, float64 1.10x; (8192, 1000)
-    # 1.08 to 1.09x / 1.12x); rows of 2 KB 1.00 to 1.02x; but rows of 1.2
-    # KB 0.88 to 0.90x and 800 bytes 0.66 to 0.68x (partial cache lines at
-    # every row's ends), and 16 MB results 0.85 to 0.90x.  (The exps made
-    # streaming slower in an earlier measurement on an AMD EPYC host,
-    # before the blocks started on cache lines: 0.83 to 0.99x.)
-    LOG_SOFTMAX_BACKWARD_STREAM_ROW = 3072
 
 # Settable (set_min_work_per_thread) so that tests can run the parallel and
 # split-row paths on small arrays.
@@ -1167,54 +1155,38 @@ cdef inline floating log_softmax_backward_value(floating y, floating dy, double 
         return dy - fs_exp(y) * total
 
 
-cdef inline void log_softmax_backward_block(const floating* y, const floating* dy,
-                                            floating* out, Py_ssize_t n, double total,
-                                            float total32, ExpMode mode) noexcept nogil:
-    """out[0:n] = dy - exp(y) * total with the exp of mode."""
-    cdef Py_ssize_t j
-    if mode == EXP_ANY:
-        for j in range(n):
-            out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_ANY)
-    elif mode == EXP_SMALL:
-        for j in range(n):
-            out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_SMALL)
-    else:
-        for j in range(n):
-            out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_FLOAT)
-
-
 cdef inline void piece_log_softmax_backward(const floating* y, const floating* dy,
                                             floating* out, Py_ssize_t n, double total,
-                                            double ymax, Py_ssize_t ahead=0,
-                                            bint stream=False) noexcept nogil:
+                                            double ymax, Py_ssize_t ahead=0) noexcept nogil:
     """out = dy - exp(y) * total, with ymax the max of y (or of a wider range
     holding this piece) for the choice of exp: the elements before y's first
     64-byte boundary, then from it (to_alignment: vectors that straddle cache
     lines cost (4096, 4096) float32, out=, 2 threads, 8%; (8192, 1000) 4%;
-    float64 2 to 3%); with ahead or stream, EXP_BLOCK elements at a time
-    (see fs_prefetch_second_half).  stream: each block goes through an L1
-    buffer, streamed to out (the caller fences; see
-    LOG_SOFTMAX_BACKWARD_STREAM_ROW)."""
-    cdef Py_ssize_t j0 = 0, w = n
+    float64 2 to 3%); with ahead, EXP_BLOCK elements at a time (see
+    fs_prefetch_second_half)."""
+    cdef Py_ssize_t j, j0 = 0, w = n
     cdef ExpMode mode = log_softmax_backward_mode(y, ymax, fabs(total))
     cdef float total32 = <float>total
     cdef Py_ssize_t h = min(to_alignment(y, sizeof(floating)), n)
-    cdef floating buf[EXP_BLOCK + 16]
-    cdef floating* b = buf + to_alignment(buf, sizeof(floating))
     while j0 < n:
         if j0 == 0 and h > 0:
             w = h
-        elif ahead or stream:
+        elif ahead:
             w = min(<Py_ssize_t>EXP_BLOCK, n - j0)
         else:
             w = n - j0
         if ahead:
             fs_prefetch_second_half(y + ahead, sizeof(floating), n, j0, j0 + w, LANES)
             fs_prefetch_second_half(dy + ahead, sizeof(floating), n, j0, j0 + w, LANES)
-        log_softmax_backward_block(y + j0, dy + j0, b if stream else out + j0, w, total,
-                                   total32, mode)
-        if stream:
-            stream_copy(out + j0, b, w)
+        if mode == EXP_ANY:
+            for j in range(j0, j0 + w):
+                out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_ANY)
+        elif mode == EXP_SMALL:
+            for j in range(j0, j0 + w):
+                out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_SMALL)
+        else:
+            for j in range(j0, j0 + w):
+                out[j] = log_softmax_backward_value(y[j], dy[j], total, total32, EXP_FLOAT)
         j0 += w
 
 
@@ -1373,8 +1345,7 @@ cdef inline bint overlaps(const void* a, const void* b, Py_ssize_t nbytes) noexc
 
 
 cdef inline void log_softmax_backward_row(const floating* y, const floating* dy,
-                                          floating* out, Py_ssize_t n,
-                                          bint stream) noexcept nogil:
+                                          floating* out, Py_ssize_t n) noexcept nogil:
     """log_softmax_backward of one row.  Its choice of exp needs the max of
     y, but the exp chosen for y <= 0 (what log_softmax gives) holds for any
     max up to 0.  Rows longer than PREFETCH_SPLIT_MAX_BYTES: the first pass
@@ -1393,8 +1364,7 @@ cdef inline void log_softmax_backward_row(const floating* y, const floating* dy,
     if (nbytes <= PREFETCH_SPLIT_MAX_BYTES or overlaps(out, y, nbytes)
             or overlaps(out, dy, nbytes)):
         total = piece_sum_max(dy, y, n, &ymax, ahead)
-        piece_log_softmax_backward(y, dy, out, n, total, ymax, ahead,
-                                   stream and nbytes >= LOG_SOFTMAX_BACKWARD_STREAM_ROW)
+        piece_log_softmax_backward(y, dy, out, n, total, ymax, ahead)
         return
     total = piece_sum_max(dy, y, n, &ymax, 0, False)
     ymax = piece_log_softmax_backward_max(y, dy, out, n, total)
@@ -1406,9 +1376,7 @@ cdef inline void log_softmax_backward_row(const floating* y, const floating* dy,
 cdef inline void row_op(Op op, const floating* x, const floating* dy, const mask_t* mask,
                         floating* out, Py_ssize_t n, bint stream, bint exact) noexcept nogil:
     """Row function `op` on one row; logsumexp writes out[0].  stream:
-    softmax_backward (and log_softmax_backward's rows of at least
-    LOG_SOFTMAX_BACKWARD_STREAM_ROW bytes) write with streaming stores (the
-    caller fences).
+    softmax_backward writes with streaming stores (the caller fences).
     exact: softmax's exps as exp_stored takes them."""
     if op == SOFTMAX:
         softmax_row(x, mask, out, n, exact)
@@ -1420,7 +1388,7 @@ cdef inline void row_op(Op op, const floating* x, const floating* dy, const mask
         piece_softmax_backward(x, dy, out, n,
                                piece_dot(x, dy, n, next_row(n, sizeof(floating))), stream)
     else:
-        log_softmax_backward_row(x, dy, out, n, stream)
+        log_softmax_backward_row(x, dy, out, n)
 
 
 cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
@@ -3388,14 +3356,11 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
     cdef Py_ssize_t parts
     # Streaming stores pay where the kernel is memory-bound (see STREAM_CHUNK).
     cdef Py_ssize_t nbytes = outer * n * inner * sizeof(floating)
-    cdef bint stream = ((op == SOFTMAX_BACKWARD and streams_into(nbytes, fresh))
-                        or (op == LOG_SOFTMAX_BACKWARD and streams_into(nbytes, fresh)
-                            and streams(2 * nbytes // 3)))  # see LOG_SOFTMAX_BACKWARD_STREAM_ROW
+    cdef bint stream = op == SOFTMAX_BACKWARD and streams_into(nbytes, fresh)
     cdef bint exact = op == SOFTMAX and subnormal_exps_likely(x, outer * n * inner)
     if inner > 1:
         return cols(op, x, dy, mask, out, outer, n, inner, nthreads,
-                    (stream and op == SOFTMAX_BACKWARD)
-                    or ((op == LOG_SOFTMAX or op == SOFTMAX) and streams(nbytes)), exact)
+                    stream or ((op == LOG_SOFTMAX or op == SOFTMAX) and streams(nbytes)), exact)
     nt = threads_for(outer * n, nthreads)
     if nt > 1 and outer < 4 * nt and n >= min_work_per_thread:
         # Few long rows: whole rows would leave threads idle (or unevenly
