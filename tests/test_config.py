@@ -257,3 +257,23 @@ def test_default_backend_change_reaches_the_next_call(restore_config, monkeypatc
     assert len(calls) == 2 + 2 * int(default_is_numba)
     fastsoft.softmax(x, backend="numba")
     assert len(calls) == 3 + 2 * int(default_is_numba)
+
+
+@pytest.mark.skipif("cython" not in fastsoft.backends(), reason="the Cython backend is not built")
+def test_cython_test_hooks_import_only_variants_this_cpu_runs(monkeypatch):
+    """The setters that tests use reach every variant the CPU can run, and
+    never import one it cannot (a module built for AVX-512 may execute
+    AVX-512 instructions as it loads: on an AVX2 CPU, SIGILL)."""
+    from fastsoft import _cython
+
+    runnable = _cython.simd_variants()[-1:]  # the baseline: every x86-64 CPU runs it
+    imported = []
+    real_import = _cython.importlib.import_module
+    monkeypatch.setattr(_cython, "simd_variants", lambda: runnable)
+    monkeypatch.setattr(_cython.importlib, "import_module",
+                        lambda name: imported.append(name) or real_import(name))
+    for setter, value in ((_cython.set_min_work_per_thread, 1),
+                          (_cython.set_stream_min_bytes, 0),
+                          (_cython.set_band_mode, 1)):
+        setter(setter(value))
+    assert set(imported) == {f"fastsoft._cython._kernels_{name}" for name in runnable}

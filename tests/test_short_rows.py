@@ -1,10 +1,11 @@
 """Short rows in the Cython backend: the vectorized row maxima and spreads.
 
 Rows of 2 to 16 elements (fastsoft/_cython/fs_short.h) take their maxima
-across groups of 16 (float32) or 8 (float64) rows at once, built from
-windows of powers of two, and spread per-row values back over the rows with
-permutes.  Each SIMD variant (the AVX-512 one runs this code, the
-others the scalar loops) must match the reference for every row length from
+across groups of rows at once (AVX-512: 16 float32 or 8 float64 rows, from
+windows of powers of two; AVX2: 8 or 4 rows, one vector per row folded
+across the group), and spread per-row values back over the rows (permutes;
+AVX2: overlapping broadcast stores).  Each SIMD variant (AVX-512 and AVX2 run
+this code, the baseline the scalar loops) must match the reference for every row length from
 2 to 17, in blocks of whole groups, a tail of rows outside any group, and
 several blocks, on one thread and split across threads.  Longer short rows
 (63 to 128) check the float32 maxima and sums taken row by row in lanes.

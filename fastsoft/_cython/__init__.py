@@ -153,16 +153,24 @@ def get_simd():
     return (_impl or _load()).VARIANT
 
 
+def _set_in_every_variant(setter, value):
+    """Call the module-level `setter` of every variant this CPU can run (a
+    variant it cannot run is never imported: its module's own code may use
+    the instructions it was built for); returns the first one's previous
+    value."""
+    previous = None
+    for name in simd_variants():
+        old = getattr(importlib.import_module(_module_name(name)), setter)(value)
+        previous = old if previous is None else previous
+    return previous
+
+
 def set_min_work_per_thread(elements):
     """Fewest elements worth a thread (default 2**15; rows at least this long
     are split across threads when rows are few).  Tests set 1 to run the
     parallel paths on small arrays.  Applies to every variant; returns the
     previous value."""
-    previous = None
-    for name in built_variants():
-        old = importlib.import_module(_module_name(name)).set_min_work_per_thread(elements)
-        previous = old if previous is None else previous
-    return previous
+    return _set_in_every_variant("set_min_work_per_thread", elements)
 
 
 def set_stream_min_bytes(nbytes):
@@ -170,11 +178,7 @@ def set_stream_min_bytes(nbytes):
     stores (default 2**24: results that far outgrow the caches).  Tests set 0
     to run the streaming paths on small arrays.  Applies to every variant;
     returns the previous value."""
-    previous = None
-    for name in built_variants():
-        old = importlib.import_module(_module_name(name)).set_stream_min_bytes(nbytes)
-        previous = old if previous is None else previous
-    return previous
+    return _set_in_every_variant("set_stream_min_bytes", nbytes)
 
 
 def set_band_mode(mode):
@@ -182,11 +186,7 @@ def set_band_mode(mode):
     chooses between chunks of columns and bands of rows by shape, 1 always
     takes bands, -1 never.  For tests.  Applies to every variant; returns the
     previous value."""
-    previous = None
-    for name in built_variants():
-        old = importlib.import_module(_module_name(name)).set_band_mode(mode)
-        previous = old if previous is None else previous
-    return previous
+    return _set_in_every_variant("set_band_mode", mode)
 
 
 def _read_record():

@@ -1,5 +1,6 @@
 /* Row maxima and per-row spreads of short rows (2 <= n <= 16 elements),
- * vectorized across rows with AVX-512 permutes.
+ * vectorized across rows with AVX-512 permutes (AVX2 builds: see the
+ * second half of this file).
  *
  * A group of G whole rows, G the lanes of a vector (16 floats or 8 doubles),
  * is exactly n vectors.  The max of the window [i, i + n) at every position
@@ -17,9 +18,10 @@
  * load per row and a sum across eight rows' vectors instead:
  * fs_short_sums_f.)
  *
- * Each function returns how many rows it did (0 without AVX-512, or for n
+ * Each function returns how many rows it did (0 without AVX2, or for n
  * outside the lengths it takes: [2, 16], for fs_short_sums_f [8, 16]); the
- * caller does the rest.  The maxima and spreads do whole groups only;
+ * caller does the rest.  The maxima do whole groups only, the spreads
+ * whole groups (AVX-512) or all rows but the last one or few (AVX2);
  * fs_short_sums_f does every row.
  *
  * Maxima and spreads equal the scalar loops': maxima ignore NaN (-inf for a row of
@@ -33,6 +35,22 @@
 #define FS_SHORT_MAX_N 16
 /* Rows of FS_SHORT_SUMS_MIN_N to FS_SHORT_MAX_N float32 take fs_short_sums_f. */
 #define FS_SHORT_SUMS_MIN_N 8
+
+#define FS_UNROLL _Pragma("GCC unroll 32")
+
+/* The functions below are compiled once for each n in [2, 16] (FS_SHORT_CASES),
+ * so that their loops over a group's vectors unroll and the vectors stay in
+ * registers: with n known only at run time they lived on the stack and the
+ * short-row path was 1.45x slower than its scalar loops. */
+#define FS_SHORT_CASES(call)                                                    \
+    switch (n) {                                                                \
+    case 2: return call(2); case 3: return call(3); case 4: return call(4);     \
+    case 5: return call(5); case 6: return call(6); case 7: return call(7);     \
+    case 8: return call(8); case 9: return call(9); case 10: return call(10);   \
+    case 11: return call(11); case 12: return call(12); case 13: return call(13); \
+    case 14: return call(14); case 15: return call(15); case 16: return call(16); \
+    default: return 0;                                                          \
+    }
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 #include <immintrin.h>
@@ -73,7 +91,6 @@ static inline __m512d fs_shifted_pd(const __m512d *v, long k, long s)
  * padding vectors after them (which the windows may read: their values
  * reach only positions past the group's last row start).  acc receives the
  * result.  combine: the max (or any associative operation). */
-#define FS_UNROLL _Pragma("GCC unroll 32")
 #define FS_WINDOWS(v, acc, count, n, combine, shifted)                          \
     do {                                                                        \
         long b_, size_, off_ = 0, k_;                                           \
@@ -97,20 +114,6 @@ static inline __m512d fs_shifted_pd(const __m512d *v, long k, long s)
         }                                                                       \
     } while (0)
 
-/* The functions below are compiled once for each n in [2, 16] (FS_SHORT_CASES),
- * so that their loops over a group's vectors unroll and the vectors stay in
- * registers: with n known only at run time they lived on the stack and the
- * short-row path was 1.45x slower than its scalar loops. */
-#define FS_SHORT_CASES(call)                                                    \
-    switch (n) {                                                                \
-    case 2: return call(2); case 3: return call(3); case 4: return call(4);     \
-    case 5: return call(5); case 6: return call(6); case 7: return call(7);     \
-    case 8: return call(8); case 9: return call(9); case 10: return call(10);   \
-    case 11: return call(11); case 12: return call(12); case 13: return call(13); \
-    case 14: return call(14); case 15: return call(15); case 16: return call(16); \
-    default: return 0;                                                          \
-    }
-
 /* m[r] = the max of row r of x (rows of n float32), NaN ignored. */
 static inline __attribute__((always_inline)) long
 fs_short_max_f_n(const float *x, float *m, long count, const long n)
@@ -133,13 +136,6 @@ fs_short_max_f_n(const float *x, float *m, long count, const long n)
         _mm512_storeu_ps(m + 16 * g, _mm512_i32gather_ps(starts, buf, 4));
     }
     return 16 * groups;
-}
-
-static long fs_short_max_f(const float *x, float *m, long count, long n)
-{
-#define FS_CALL_(k) fs_short_max_f_n(x, m, count, k)
-    FS_SHORT_CASES(FS_CALL_)
-#undef FS_CALL_
 }
 
 /* m[r] = the max of row r of x (rows of n float64), NaN ignored. */
@@ -167,13 +163,6 @@ fs_short_max_d_n(const double *x, double *m, long count, const long n)
     return 8 * groups;
 }
 
-static long fs_short_max_d(const double *x, double *m, long count, long n)
-{
-#define FS_CALL_(k) fs_short_max_d_n(x, m, count, k)
-    FS_SHORT_CASES(FS_CALL_)
-#undef FS_CALL_
-}
-
 /* out[r n + j] = vals[r] for j < n: per-row values spread over the rows'
  * elements (float32, groups of 16 rows). */
 static inline __attribute__((always_inline)) long
@@ -198,13 +187,6 @@ fs_short_spread_f_n(const float *vals, float *out, long count, const long n)
     return 16 * groups;
 }
 
-static long fs_short_spread_f(const float *vals, float *out, long count, long n)
-{
-#define FS_CALL_(k) fs_short_spread_f_n(vals, out, count, k)
-    FS_SHORT_CASES(FS_CALL_)
-#undef FS_CALL_
-}
-
 /* fs_short_spread_f for float64 values (groups of 8 rows). */
 static inline __attribute__((always_inline)) long
 fs_short_spread_d_n(const double *vals, double *out, long count, const long n)
@@ -224,13 +206,6 @@ fs_short_spread_d_n(const double *vals, double *out, long count, const long n)
             _mm512_storeu_pd(og + 8 * k, _mm512_permutexvar_pd(rows[k], m));
     }
     return 8 * groups;
-}
-
-static long fs_short_spread_d(const double *vals, double *out, long count, long n)
-{
-#define FS_CALL_(k) fs_short_spread_d_n(vals, out, count, k)
-    FS_SHORT_CASES(FS_CALL_)
-#undef FS_CALL_
 }
 
 /* Lane k of the result: the sum of the eight lanes of a[k], for k < 8.
@@ -288,6 +263,237 @@ static long fs_short_sums_f(const float *e, double *total, long count, long n)
                                   fs_lane_totals8(h));
     }
     return count;
+}
+
+#elif defined(__AVX2__)
+/* AVX2 (+FMA) builds: the same functions with 8 float or 4 double lanes.
+ * AVX2 has no two-vector permute, so instead of windows a row goes into one
+ * vector of its own (one or two loads, the second overlapping the first
+ * where n is not a multiple of the lanes: harmless for a max), and the row
+ * vectors of a group fold into one vector of row results by a transposing
+ * tree of unpacks and 128-bit swaps (fs_fold8_max_ps, fs_fold4_pd).  Spreads
+ * store a row's value broadcast over whole vectors from the row's first
+ * element, in order, so that each row's overhang is overwritten by the
+ * rows after it. */
+#include <immintrin.h>
+#include <math.h>
+
+/* Lanes [0, n) set, n <= 8, as a mask for maskload / blendv. */
+static inline __m256i fs_lanes_below_epi32(long n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0));
+}
+
+static inline __m256i fs_lanes_below_epi64(long n)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_set_epi64x(3, 2, 1, 0));
+}
+
+/* Lane k: the max of the eight lanes of v[k]. */
+static inline __m256 fs_fold8_max_ps(const __m256 *v)
+{
+    __m256 t[4], s[2];
+    long k;
+    FS_UNROLL for (k = 0; k < 4; k++)
+        t[k] = _mm256_max_ps(_mm256_unpacklo_ps(v[2 * k], v[2 * k + 1]),
+                             _mm256_unpackhi_ps(v[2 * k], v[2 * k + 1]));
+    /* t[k]: in each 128-bit half, rows 2k, 2k + 1, 2k, 2k + 1. */
+    FS_UNROLL for (k = 0; k < 2; k++)
+        s[k] = _mm256_max_ps(_mm256_shuffle_ps(t[2 * k], t[2 * k + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm256_shuffle_ps(t[2 * k], t[2 * k + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* s[k]: in each 128-bit half, rows 4k to 4k + 3. */
+    return _mm256_max_ps(_mm256_permute2f128_ps(s[0], s[1], 0x20),
+                         _mm256_permute2f128_ps(s[0], s[1], 0x31));
+}
+
+/* Lane k: the max (or with add, the sum) of the four lanes of v[k]; a sum
+ * is (v[k]_0 + v[k]_1) + (v[k]_2 + v[k]_3). */
+static inline __attribute__((always_inline)) __m256d fs_fold4_pd(const __m256d *v, const int add)
+{
+    __m256d t0, t1, lo, hi;
+    t0 = add ? _mm256_hadd_pd(v[0], v[1])
+             : _mm256_max_pd(_mm256_unpacklo_pd(v[0], v[1]), _mm256_unpackhi_pd(v[0], v[1]));
+    t1 = add ? _mm256_hadd_pd(v[2], v[3])
+             : _mm256_max_pd(_mm256_unpacklo_pd(v[2], v[3]), _mm256_unpackhi_pd(v[2], v[3]));
+    /* t0: rows 0, 1, 0, 1; t1: rows 2, 3, 2, 3. */
+    lo = _mm256_permute2f128_pd(t0, t1, 0x20);
+    hi = _mm256_permute2f128_pd(t0, t1, 0x31);
+    return add ? _mm256_add_pd(lo, hi) : _mm256_max_pd(lo, hi);
+}
+
+/* Row r's elements in one vector, NaN as -inf, and lanes past n -inf too. */
+static inline __attribute__((always_inline)) __m256
+fs_row_max_ps(const float *xr, const long n, __m256i below)
+{
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    /* _mm256_max_ps(a, b) gives b where either is NaN. */
+    if (n >= 8) {
+        __m256 v = _mm256_max_ps(_mm256_loadu_ps(xr), ninf);
+        long j;
+        FS_UNROLL for (j = 8; j + 8 <= n; j += 8)
+            v = _mm256_max_ps(_mm256_loadu_ps(xr + j), v);
+        if (n % 8)
+            v = _mm256_max_ps(_mm256_loadu_ps(xr + n - 8), v);
+        return v;
+    }
+    return _mm256_blendv_ps(ninf, _mm256_max_ps(_mm256_maskload_ps(xr, below), ninf),
+                            _mm256_castsi256_ps(below));
+}
+
+static inline __attribute__((always_inline)) __m256d
+fs_row_max_pd(const double *xr, const long n, __m256i below)
+{
+    const __m256d ninf = _mm256_set1_pd(-INFINITY);
+    if (n >= 4) {
+        __m256d v = _mm256_max_pd(_mm256_loadu_pd(xr), ninf);
+        long j;
+        FS_UNROLL for (j = 4; j + 4 <= n; j += 4)
+            v = _mm256_max_pd(_mm256_loadu_pd(xr + j), v);
+        if (n % 4)
+            v = _mm256_max_pd(_mm256_loadu_pd(xr + n - 4), v);
+        return v;
+    }
+    return _mm256_blendv_pd(ninf, _mm256_max_pd(_mm256_maskload_pd(xr, below), ninf),
+                            _mm256_castsi256_pd(below));
+}
+
+/* m[r] = the max of row r of x (rows of n float32), NaN ignored. */
+static inline __attribute__((always_inline)) long
+fs_short_max_f_n(const float *x, float *m, long count, const long n)
+{
+    __m256 v[8];
+    const __m256i below = fs_lanes_below_epi32(n);
+    long g, k, groups = count / 8;
+    for (g = 0; g < groups; g++) {
+        FS_UNROLL for (k = 0; k < 8; k++)
+            v[k] = fs_row_max_ps(x + (8 * g + k) * n, n, below);
+        _mm256_storeu_ps(m + 8 * g, fs_fold8_max_ps(v));
+    }
+    return 8 * groups;
+}
+
+/* m[r] = the max of row r of x (rows of n float64), NaN ignored. */
+static inline __attribute__((always_inline)) long
+fs_short_max_d_n(const double *x, double *m, long count, const long n)
+{
+    __m256d v[4];
+    const __m256i below = fs_lanes_below_epi64(n);
+    long g, k, groups = count / 4;
+    for (g = 0; g < groups; g++) {
+        FS_UNROLL for (k = 0; k < 4; k++)
+            v[k] = fs_row_max_pd(x + (4 * g + k) * n, n, below);
+        _mm256_storeu_pd(m + 4 * g, fs_fold4_pd(v, 0));
+    }
+    return 4 * groups;
+}
+
+/* out[r n + j] = vals[r] for j < n, for the rows whose whole vectors end
+ * within the count * n elements (all but the last row or few: the caller
+ * does those).  Each row's stores overhang into the rows after it, which
+ * overwrite them. */
+static inline __attribute__((always_inline)) long
+fs_short_spread_f_n(const float *vals, float *out, long count, const long n)
+{
+    /* A last single element is stored alone (a whole vector for it cost
+     * rows of 5 float64 7%). */
+    const long whole = n / 8 * 8, span = n % 8 > 1 ? whole + 8 : n;
+    long r, k, rows = count * n >= span ? (count * n - span) / n + 1 : 0;
+    for (r = 0; r < rows; r++) {
+        const __m256 b = _mm256_broadcast_ss(vals + r);
+        FS_UNROLL for (k = 0; k < span - 7; k += 8)
+            _mm256_storeu_ps(out + r * n + k, b);
+        if (n % 8 == 1)
+            out[r * n + whole] = vals[r];
+    }
+    return rows;
+}
+
+static inline __attribute__((always_inline)) long
+fs_short_spread_d_n(const double *vals, double *out, long count, const long n)
+{
+    const long whole = n / 4 * 4, span = n % 4 > 1 ? whole + 4 : n;
+    long r, k, rows = count * n >= span ? (count * n - span) / n + 1 : 0;
+    for (r = 0; r < rows; r++) {
+        const __m256d b = _mm256_broadcast_sd(vals + r);
+        FS_UNROLL for (k = 0; k < span - 3; k += 4)
+            _mm256_storeu_pd(out + r * n + k, b);
+        if (n % 4 == 1)
+            out[r * n + whole] = vals[r];
+    }
+    return rows;
+}
+
+/* total[r] = the sum of row r of e (rows of n float32, FS_SHORT_SUMS_MIN_N
+ * <= n <= FS_SHORT_MAX_N), in double, four rows at a time: each row's first
+ * eight elements and the rest (a masked load: lanes past n read as 0 and do
+ * not fault) widened to four double vectors and added, then the four rows'
+ * lanes summed across vectors (fs_fold4_pd).  A last group of fewer than 4
+ * rows loads nothing for the missing ones, so every row is summed in the
+ * same order wherever it falls. */
+static long fs_short_sums_f(const float *e, double *total, long count, long n)
+{
+    __m256d h[4];
+    __m256i rest;
+    double last[4];
+    long r, k;
+    if (n < FS_SHORT_SUMS_MIN_N || n > FS_SHORT_MAX_N)
+        return 0;
+    rest = fs_lanes_below_epi32(n - 8);
+    for (r = 0; r < count; r += 4) {
+        FS_UNROLL for (k = 0; k < 4; k++) {
+            if (r + k < count) {
+                const float *er = e + (r + k) * n;
+                __m256 a = _mm256_loadu_ps(er), b = _mm256_maskload_ps(er + 8, rest);
+                h[k] = _mm256_add_pd(
+                    _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
+                                  _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1))),
+                    _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(b)),
+                                  _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1))));
+            } else {
+                h[k] = _mm256_setzero_pd();
+            }
+        }
+        if (count - r >= 4) {
+            _mm256_storeu_pd(total + r, fs_fold4_pd(h, 1));
+        } else {
+            _mm256_storeu_pd(last, fs_fold4_pd(h, 1));
+            for (k = 0; k < count - r; k++)
+                total[r + k] = last[k];
+        }
+    }
+    return count;
+}
+
+#endif
+
+#if defined(__AVX2__)
+/* Every row length from 2 to FS_SHORT_MAX_N, each compiled on its own. */
+static long fs_short_max_f(const float *x, float *m, long count, long n)
+{
+#define FS_CALL_(k) fs_short_max_f_n(x, m, count, k)
+    FS_SHORT_CASES(FS_CALL_)
+#undef FS_CALL_
+}
+
+static long fs_short_max_d(const double *x, double *m, long count, long n)
+{
+#define FS_CALL_(k) fs_short_max_d_n(x, m, count, k)
+    FS_SHORT_CASES(FS_CALL_)
+#undef FS_CALL_
+}
+
+static long fs_short_spread_f(const float *vals, float *out, long count, long n)
+{
+#define FS_CALL_(k) fs_short_spread_f_n(vals, out, count, k)
+    FS_SHORT_CASES(FS_CALL_)
+#undef FS_CALL_
+}
+
+static long fs_short_spread_d(const double *vals, double *out, long count, long n)
+{
+#define FS_CALL_(k) fs_short_spread_d_n(vals, out, count, k)
+    FS_SHORT_CASES(FS_CALL_)
+#undef FS_CALL_
 }
 
 #else
