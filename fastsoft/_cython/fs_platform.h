@@ -145,6 +145,17 @@ static inline void fs_stream_fence(void)
 #endif
 }
 
+/* Whether this build's exps are cheap next to a pass over memory: with
+ * AVX-512's 16 float32 lanes a long row split across threads shifts each
+ * piece by its own max and takes softmax's exps twice (one pass over the
+ * row fewer); with AVX2 or less it takes the row's max first and each exp
+ * once (rows_split_local and rows_split in _kernels.pxi). */
+#if defined(__AVX512F__)
+#define FS_CHEAP_EXPS 1
+#else
+#define FS_CHEAP_EXPS 0
+#endif
+
 /* Bits of fs_cpu_features(). */
 #define FS_CPU_AVX2 1
 #define FS_CPU_FMA 2
