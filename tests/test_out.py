@@ -178,6 +178,58 @@ def test_partial_overlap(name, axis, overlap, rng, backend):
     assert_matches(out, exact, scale, result, what=f"{name} overlap {overlap}")
 
 
+def _contiguous_inputs(name, shape, rng):
+    """(inputs, buffer): the first input a C-contiguous view at the start of a
+    1-D buffer with room for ``out`` views shifted along it."""
+    size = int(np.prod(shape))
+    buf = 3 * rng.standard_normal(2 * size + 8)
+    if name in BACKWARD:
+        buf[:size] = rng.random(size)  # y, a forward result
+        return (buf[:size].reshape(shape), rng.standard_normal(shape)), buf
+    return (buf[:size].reshape(shape),), buf
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shift", [1, 5, -1, -3])
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_contiguous_partial_overlap(name, shift, dtype, rng, backend):
+    """Every array C-contiguous, out a shifted view of the same buffer as the
+    first input (ahead of it or behind it, by less than a row or more): the
+    short path must see the overlap and leave the call to the general one,
+    which computes from the input as it was.  (logsumexp's out is smaller
+    than its input and starts inside it.)"""
+    shape = (4, 7)
+    inputs, buf = _contiguous_inputs(name, shape, rng)
+    buf = buf.astype(dtype)
+    start = 8 if shift < 0 else 0
+    size = int(np.prod(shape))
+    first = buf[start:start + size].reshape(shape)
+    inputs = (first,) + tuple(a.astype(dtype) for a in inputs[1:])
+    result_shape = shape[:-1] if name == "logsumexp" else shape
+    o = start + shift
+    out = buf[o:o + int(np.prod(result_shape))].reshape(result_shape)
+    assert out.flags.c_contiguous and np.shares_memory(out, first)
+    exact, scale, result = expected(name, tuple(a.copy() for a in inputs))
+    got = call(name, *inputs, out=out, backend=backend)
+    assert got is out
+    assert_matches(out, exact, scale, result, what=f"{name} out shifted by {shift}")
+
+
+@pytest.mark.parametrize("name", [f for f in FUNCTIONS if f != "logsumexp"])
+def test_out_is_another_view_of_an_input(name, rng, backend):
+    """out a different ndarray over exactly the first input's memory (or,
+    for backward passes, dy's): computed as in place."""
+    shape = (5, 6)
+    inputs, _ = _contiguous_inputs(name, shape, rng)
+    which = 1 if name in BACKWARD else 0
+    out = inputs[which].view()
+    assert out is not inputs[which] and out.ctypes.data == inputs[which].ctypes.data
+    exact, scale, result = expected(name, tuple(a.copy() for a in inputs))
+    got = call(name, *inputs, out=out, backend=backend)
+    assert got is out
+    assert_matches(out, exact, scale, result, what=f"{name} into a view of input {which}")
+
+
 @pytest.mark.parametrize("which", ["y", "dy"])
 @pytest.mark.parametrize("name", list(BACKWARD))
 def test_backward_partial_overlap(name, which, rng, backend):
@@ -201,9 +253,10 @@ def test_logsumexp_out_overlaps_input(rng, backend):
 
 
 def _spy_on_fresh(kernels, name, which, monkeypatch):
-    """Replace ``kernels.<name>`` by a spy that records, per call, whether the
-    kernel was told ``fresh`` and whether its out is memory the caller did
-    not give (``which[0]``, set before each call)."""
+    """Replace ``kernels.<name>`` (and ``kernels.whole`` where there is one)
+    by a spy that records, per call, whether the kernel was told ``fresh``
+    and whether its out is memory the caller did not give (``which[0]``, set
+    before each call)."""
     original = getattr(kernels, name)
     seen = []
 
@@ -220,6 +273,16 @@ def _spy_on_fresh(kernels, name, which, monkeypatch):
         return original(*args)
 
     monkeypatch.setattr(kernels, name, spy_positional if which[1] else spy_keyword)
+    original_whole = getattr(kernels, "whole", None)
+    if original_whole is not None:  # whole arrays in one call: (op, x, dy, out, n, nthreads, fresh)
+
+        def spy_whole(op, x, dy, out, n, nthreads, fresh):
+            done = original_whole(op, x, dy, out, n, nthreads, fresh)
+            if done and op == name:  # declined calls go on to the kernel spied on above
+                record(out, fresh)
+            return done
+
+        monkeypatch.setattr(kernels, "whole", spy_whole)
     return seen
 
 
@@ -255,6 +318,48 @@ def test_kernels_are_told_whether_out_is_fresh(name, layer, monkeypatch):
     assert len(seen) == 6
     assert [fresh for fresh, _ in seen] == [allocated for _, allocated in seen]
     assert {fresh for fresh, _ in seen} == {True, False}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_cython_short_path_takes_whole_arrays(name, dtype, monkeypatch):
+    """The Cython backend's short path (``whole``) computes C-contiguous calls
+    along the last axis itself, with and without out=, in place too, and
+    declines (for the general way) an out= that partially overlaps an input
+    or is not C-contiguous: what keeps small calls at a few microseconds."""
+    import fastsoft
+
+    if "cython" not in fastsoft.backends():
+        pytest.skip("the cython backend is not available")
+    from fastsoft import _cython
+
+    kernels = _cython._impl or _cython._load()
+    original = kernels.whole
+    answers = []
+
+    def spy(op, *args):
+        done = original(op, *args)
+        answers.append((op, done))
+        return done
+
+    monkeypatch.setattr(kernels, "whole", spy)
+    arrays = inputs_for(name, SHAPE, dtype, seed=seed_of("whole", name, dtype))
+    shape = _result_shape(name, SHAPE, -1)
+    kwargs = dict(_kwargs(name, -1), backend="cython")
+    expect = [True, True]
+    getattr(fastsoft, name)(*arrays, **kwargs)
+    getattr(fastsoft, name)(*arrays, out=np.empty(shape, dtype), **kwargs)
+    if name in IN_PLACE:
+        getattr(fastsoft, name)(*arrays, out=arrays[0], **kwargs)
+        expect.append(True)
+    size = int(np.prod(shape))
+    buf = np.zeros(arrays[0].size + size, dtype)
+    buf[1:1 + arrays[0].size] = arrays[0].ravel()
+    first = buf[1:1 + arrays[0].size].reshape(SHAPE)
+    getattr(fastsoft, name)(first, *arrays[1:], out=buf[:size].reshape(shape), **kwargs)
+    getattr(fastsoft, name)(*arrays, out=np.empty(shape + (2,), dtype)[..., 0], **kwargs)
+    expect += [False, False]
+    assert answers == [(name, done) for done in expect]
 
 
 # --------------------------------------------------------------------------

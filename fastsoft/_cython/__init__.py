@@ -13,7 +13,10 @@ variant that was not built or that this CPU cannot run is an error.
 
 The kernels take the blocks of ``fastsoft._api`` and nothing else:
 C-contiguous float32 or float64 arrays of one dtype, (outer, n, inner) for
-row functions, 1-D for element-wise ones; they release the GIL.
+row functions, 1-D for element-wise ones; they release the GIL.  ``whole``
+is the front door's short path: whole C-contiguous arrays, reduced along
+their last axis, in one call that declines (returns False) what it cannot
+take as they are.
 """
 
 import importlib
@@ -33,6 +36,7 @@ __all__ = [
     "sigmoid",
     "log_sigmoid",
     "sigmoid_backward",
+    "whole",
     "build_info",
     "get_simd",
     "set_simd",
@@ -282,3 +286,11 @@ def log_sigmoid(x, out, nthreads, fresh=False):
 
 def sigmoid_backward(y, dy, out, nthreads, fresh=False):
     (_impl or _load()).sigmoid_backward(y, dy, out, nthreads, fresh)
+
+
+def whole(op, x, dy, out, n, nthreads, fresh):
+    """Function ``op`` on whole C-contiguous arrays (x's rows of n along the
+    last axis), not blocks; False, nothing written, where out overlaps an
+    input without being it, or an array is not C-contiguous or out is
+    read-only (see ``_kernels.pxi``)."""
+    return (_impl or _load()).whole(op, x, dy, out, n, nthreads, fresh)

@@ -10,7 +10,8 @@
 # one per task, and few long rows split across threads (two-level reduction).
 # inner > 1 runs chunks of the contiguous inner axis (columns), so loads stay
 # vectorizable and nothing is transposed.  Element-wise functions get 1-D
-# blocks.  `out` may be the very memory of an input (in place): every loop
+# blocks.  whole() (the front door's short path) takes whole arrays of any
+# shape, its rows along the last axis, through raw buffers.  `out` may be the very memory of an input (in place): every loop
 # reads an element before it writes it.  The mask is a uint8 view of a
 # boolean block, or None.
 #
@@ -29,6 +30,8 @@
 # steps).  Masked rows are scalar loops: correct, simple, and not on the hot
 # path of the benchmarks.
 
+from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY, NAN, fabs, fmax, log
 from libc.stdlib cimport free, malloc
@@ -3660,6 +3663,109 @@ def sigmoid_backward(y, dy, out, int nthreads, bint fresh=False):
         _elementwise[float](SIGMOID_BACKWARD, y, dy, out, nthreads, fresh)
     else:
         _elementwise[double](SIGMOID_BACKWARD, y, dy, out, nthreads, fresh)
+
+
+# ---------------------------------------------------------------------------
+# Whole arrays in one call: the front door's common case (fastsoft._api._fast)
+# without the block views and memoryviews above, whose making cost more than
+# a small call's work (float32 (1, 10), 2 threads: sigmoid_backward with out=
+# 7.5 us through the blocks, PyTorch 3.5 us).
+
+cdef enum:
+    WHOLE_ELEMENTWISE = 16  # whole()'s codes: an Op, or this + an ElementOp
+
+WHOLE_CODES = {
+    "softmax": SOFTMAX, "log_softmax": LOG_SOFTMAX, "logsumexp": LOGSUMEXP,
+    "softmax_backward": SOFTMAX_BACKWARD, "log_softmax_backward": LOG_SOFTMAX_BACKWARD,
+    "sigmoid": WHOLE_ELEMENTWISE + SIGMOID, "log_sigmoid": WHOLE_ELEMENTWISE + LOG_SIGMOID,
+    "sigmoid_backward": WHOLE_ELEMENTWISE + SIGMOID_BACKWARD,
+}
+
+
+cdef inline bint shares_memory(const Py_buffer* a, const Py_buffer* b) noexcept:
+    return (<size_t>a.buf < <size_t>b.buf + <size_t>b.len
+            and <size_t>b.buf < <size_t>a.buf + <size_t>a.len)
+
+
+cdef inline bint same_memory(const Py_buffer* a, const Py_buffer* b) noexcept:
+    return a.buf == b.buf and a.len == b.len
+
+
+cdef int whole_run(int code, const Py_buffer* x, const Py_buffer* dy, const Py_buffer* out,
+                   Py_ssize_t n, int nthreads, bint fresh) except -1:
+    """whole() once its buffers are held; 0 when done, 1 when declined."""
+    cdef Py_ssize_t itemsize = x.itemsize
+    cdef Py_ssize_t size = x.len // itemsize if itemsize > 0 else 0
+    cdef bint elementwise_op = code >= WHOLE_ELEMENTWISE
+    cdef Py_ssize_t out_size = size if elementwise_op or code != LOGSUMEXP else (
+        size // n if n > 0 else 0)
+    # Memory safety only: the caller checked dtypes and shapes.
+    if ((itemsize != 4 and itemsize != 8) or out.itemsize != itemsize or size == 0 or n < 1
+            or size % n or out.len != out_size * itemsize
+            or (dy != NULL and (dy.itemsize != itemsize or dy.len != x.len))):
+        raise ValueError("fastsoft._cython.whole: arrays of different sizes or item sizes")
+    # out may be an input's very memory (in place: see the top of this file),
+    # but no other part of it; logsumexp's is never an input's.
+    if shares_memory(out, x) and (code == LOGSUMEXP or not same_memory(out, x)):
+        return 1
+    if dy != NULL and shares_memory(out, dy) and not same_memory(out, dy):
+        return 1
+    nthreads = max(nthreads, 1)
+    if elementwise_op:
+        if itemsize == 4:
+            with nogil:
+                elementwise[float](<ElementOp>(code - WHOLE_ELEMENTWISE), <const float*>x.buf,
+                                   NULL if dy == NULL else <const float*>dy.buf,
+                                   <float*>out.buf, size, nthreads, fresh)
+        else:
+            with nogil:
+                elementwise[double](<ElementOp>(code - WHOLE_ELEMENTWISE), <const double*>x.buf,
+                                    NULL if dy == NULL else <const double*>dy.buf,
+                                    <double*>out.buf, size, nthreads, fresh)
+    elif itemsize == 4:
+        with nogil:
+            run_rowwise[float](<Op>code, <const float*>x.buf,
+                               NULL if dy == NULL else <const float*>dy.buf, NULL,
+                               <float*>out.buf, size // n, n, 1, nthreads, fresh)
+    else:
+        with nogil:
+            run_rowwise[double](<Op>code, <const double*>x.buf,
+                                NULL if dy == NULL else <const double*>dy.buf, NULL,
+                                <double*>out.buf, size // n, n, 1, nthreads, fresh)
+    return 0
+
+
+def whole(str op, x, dy, out, Py_ssize_t n, int nthreads, bint fresh):
+    """Compute `op` on whole arrays; True when done.  x (and dy, else None)
+    and out: float32 or float64 ndarrays of one dtype (not checked here:
+    buffers carry no dtype without a format string, which would cost more),
+    out of the result's shape; row functions reduce rows of n elements along
+    the last axis (n is ignored by element-wise functions).  False, nothing
+    written, where an array is not C-contiguous, out is read-only, or out
+    shares memory with an input without being that input's very memory:
+    the caller then takes the general way."""
+    cdef int code = WHOLE_CODES[op]
+    cdef Py_buffer bx, bdy, bout
+    cdef bint have_x = False, have_dy = False, have_out = False
+    try:
+        try:
+            PyObject_GetBuffer(x, &bx, PyBUF_C_CONTIGUOUS)
+            have_x = True
+            if dy is not None:
+                PyObject_GetBuffer(dy, &bdy, PyBUF_C_CONTIGUOUS)
+                have_dy = True
+            PyObject_GetBuffer(out, &bout, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+            have_out = True
+        except (BufferError, ValueError):  # not C-contiguous, or out read-only
+            return False
+        return whole_run(code, &bx, &bdy if have_dy else NULL, &bout, n, nthreads, fresh) == 0
+    finally:
+        if have_out:
+            PyBuffer_Release(&bout)
+        if have_dy:
+            PyBuffer_Release(&bdy)
+        if have_x:
+            PyBuffer_Release(&bx)
 
 
 # ---------------------------------------------------------------------------
