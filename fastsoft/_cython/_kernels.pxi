@@ -126,8 +126,18 @@ cdef enum:
     SUBNORMAL_SAMPLE = 4096
     # Default fewest elements worth waking another thread for (a parallel
     # region costs a few microseconds; exp runs at about 1 ns per element per
-    # core).  A row this long is also worth splitting across threads.
-    MIN_WORK_PER_THREAD = 1 << 15
+    # core); a row twice this long is also worth splitting across threads.
+    # On the 2-core AVX2 host, in one process, medians of 5 alternations, us,
+    # 2^15 / 2^13 elements (both splitting rows of at least that many):
+    # (32, 1000) float32 softmax 46 / 31, float64 100 / 57, sigmoid_backward
+    # 18 / 12; (64, 1000) float64 log_sigmoid 186 / 99; (2000, 10) float32
+    # softmax 36 / 25; (8, 1000) unchanged (one thread either way).  2^12
+    # took 2 threads for sigmoid_backward on 1e4 elements (5 -> 8 us).  Rows
+    # split from 2^13 elements were slower than whole rows, or than one
+    # thread: (4, 8192) float32 softmax 30 us against 26 with 2 threads over
+    # whole rows, (2, 12000) float64 53 against 48 on one thread; from 2^14,
+    # (1, 20000) float32 softmax 18 us against 23 on one thread.
+    MIN_WORK_PER_THREAD = 1 << 13
     # Elements per task of the element-wise kernels.
     ELEMENT_BLOCK = 1 << 13
     # Rows this short (and unmasked) take the short-row path: per-row work is
@@ -3375,7 +3385,7 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
         return cols(op, x, dy, mask, out, outer, n, inner, nthreads,
                     stream or ((op == LOG_SOFTMAX or op == SOFTMAX) and streams(nbytes)), exact)
     nt = threads_for(outer * n, nthreads)
-    if nt > 1 and outer < 4 * nt and n >= min_work_per_thread:
+    if nt > 1 and outer < 4 * nt and n >= 2 * min_work_per_thread:
         # Few long rows: whole rows would leave threads idle (or unevenly
         # loaded); split each row into one piece per thread (as many pieces
         # as threads keeps every task the same size).
@@ -3792,7 +3802,7 @@ def set_band_mode(int mode):
 
 
 def set_min_work_per_thread(Py_ssize_t elements):
-    """Set the fewest elements per thread (default 2**15); returns the old value."""
+    """Set the fewest elements per thread (default 2**13); returns the old value."""
     global min_work_per_thread
     previous = min_work_per_thread
     min_work_per_thread = max(elements, 1)
