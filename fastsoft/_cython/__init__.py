@@ -170,8 +170,9 @@ def _set_in_every_variant(setter, value):
 
 
 def set_min_work_per_thread(elements):
-    """Fewest elements worth a thread (default 2**13; rows at least twice
-    this long are split across threads when rows are few).  Tests set 1 to run the
+    """Fewest elements worth a thread (default 2**13; a float64 element of
+    the functions with exps counts twice; rows at least twice this long are
+    split across threads when rows are few).  Tests set 1 to run the
     parallel paths on small arrays.  Applies to every variant; returns the
     previous value."""
     return _set_in_every_variant("set_min_work_per_thread", elements)

@@ -592,11 +592,24 @@ cdef inline void lanes_zero(double* s, double* c) noexcept nogil:
 
 
 cdef inline int threads_for(Py_ssize_t work, int nthreads) noexcept nogil:
-    """Threads worth using for `work` elements: no more than asked for."""
+    """Threads worth using for `work` elements (see work_of): no more than
+    asked for."""
     cdef Py_ssize_t useful = work // min_work_per_thread
     if useful < 1:
         return 1
     return nthreads if useful >= nthreads else <int>useful
+
+
+cdef inline Py_ssize_t work_of(Py_ssize_t elements, bint exps, Py_ssize_t itemsize) noexcept nogil:
+    """The work of `elements` for threads_for: a float64 element with exps
+    or logs counts as two (it takes about twice the time of a float32 one);
+    the memory-bound kernels (softmax_backward, sigmoid_backward) count
+    elements.  Alternated processes, medians of 6, us, float64, one thread
+    -> two: softmax (12, 1000) 39 -> 21, (16, 1000) 51 -> 31, (3000, 5) 57
+    -> 38; log_softmax_backward (64, 100) 31 -> 19; but sigmoid_backward,
+    counted so, (1, 12000) 7 -> 9.  rows() also takes no more threads than
+    rows."""
+    return 2 * elements if exps and itemsize == 8 else elements
 
 
 cdef inline Py_ssize_t to_alignment(const void* p, Py_ssize_t itemsize) noexcept nogil:
@@ -1411,7 +1424,8 @@ cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask,
     """One row per task, rows spread over threads."""
     cdef Py_ssize_t r
     cdef Py_ssize_t out_stride = 1 if op == LOGSUMEXP else n
-    cdef int nt = threads_for(outer * n, nthreads)
+    cdef int nt = threads_for(work_of(outer * n, op != SOFTMAX_BACKWARD, sizeof(floating)),
+                              <int>min(nthreads, outer))
     if nt == 1:  # no parallel region (see elementwise)
         for r in range(outer):
             row_op(op, x + r * n, NULL if dy == NULL else dy + r * n,
@@ -1783,7 +1797,8 @@ cdef void rows_short(Op op, const floating* x, const floating* dy, const mask_t*
     cdef Py_ssize_t blocks = (outer + per_block - 1) // per_block
     cdef Py_ssize_t b, r0, count
     cdef Py_ssize_t out_stride = 1 if op == LOGSUMEXP else n
-    cdef int nt = threads_for(outer * n, nthreads)
+    cdef int nt = threads_for(work_of(outer * n, op != SOFTMAX_BACKWARD, sizeof(floating)),
+                              nthreads)
     if nt == 1:  # no parallel region (see elementwise)
         for b in range(blocks):
             r0 = b * per_block
@@ -3325,7 +3340,8 @@ cdef int cols(Op op, const floating* x, const floating* dy, const mask_t* mask, 
     cdef Py_ssize_t t
     cdef double* scratch
     cdef mask_t* col_found
-    cdef int nt = threads_for(outer * n * inner, nthreads)
+    cdef int nt = threads_for(work_of(outer * n * inner, op != SOFTMAX_BACKWARD, sizeof(floating)),
+                              nthreads)
     if mask == NULL and (op == LOGSUMEXP or op == LOG_SOFTMAX) and band_mode == 0 and (
             plain_bands(outer, n, inner, sizeof(floating), nt) and plain_sample(x, n * inner)):
         return cols_bands(op, x, dy, mask, out, outer, n, inner, nt, stream, exact)
@@ -3384,7 +3400,7 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
     if inner > 1:
         return cols(op, x, dy, mask, out, outer, n, inner, nthreads,
                     stream or ((op == LOG_SOFTMAX or op == SOFTMAX) and streams(nbytes)), exact)
-    nt = threads_for(outer * n, nthreads)
+    nt = threads_for(work_of(outer * n, op != SOFTMAX_BACKWARD, sizeof(floating)), nthreads)
     if nt > 1 and outer < 4 * nt and n >= 2 * min_work_per_thread:
         # Few long rows: whole rows would leave threads idle (or unevenly
         # loaded); split each row into one piece per thread (as many pieces
@@ -3571,7 +3587,7 @@ cdef void elementwise(ElementOp op, const floating* x, const floating* dy, float
     cdef Py_ssize_t b
     cdef Py_ssize_t head = min(to_alignment(x, sizeof(floating)), size)
     cdef Py_ssize_t blocks = 1 + (size - head + ELEMENT_BLOCK - 1) // ELEMENT_BLOCK
-    cdef int nt = threads_for(size, nthreads)
+    cdef int nt = threads_for(work_of(size, op != SIGMOID_BACKWARD, sizeof(floating)), nthreads)
     cdef bint stream = ((op == SIGMOID_BACKWARD or (op == SIGMOID and floating is float))
                         and streams_into(size * sizeof(floating), fresh))  # see STREAM_CHUNK
     if op == SIGMOID and wide_sigmoid_likely(x, size):
