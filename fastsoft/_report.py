@@ -109,7 +109,8 @@ def _targets(results):
     if ratios:
         value, m = max(ratios, key=lambda v: v[0])
         rows.append(("axis=0 on (1000, 8192): <= 1.5x the same bytes at axis=-1 (8192, 1000)",
-                     f"worst {value:.2f}x ({m.case.function} {m.case.dtype})", value <= 1.5))
+                     f"worst {value:.2f}x ({m.case.function} {m.case.dtype}"
+                     f"{' out=' if m.case.out else ''})", value <= 1.5))
 
     torch = [(_speedup(m, "torch"), m) for m in results if _speedup(m, "torch") is not None]
     if torch:
@@ -164,14 +165,30 @@ def _function_table(results, function):
     return "\n".join(lines)
 
 
+def _machine_summary():
+    """``Intel(R) Xeon(R) Processor, 2 cores, AVX-512``: the machine in a few words."""
+    from fastsoft.__main__ import info_items
+
+    info = dict(info_items())
+    parts = [info.get("CPU", "unknown CPU")]
+    if "cores" in info:
+        parts.append(f"{info['cores'].split()[0]} cores")
+    if "SIMD" in info:
+        parts.append(info["SIMD"].split(" (")[0])
+    return ", ".join(parts)
+
+
 def headline(results):
-    """Markdown lines quoted in the README."""
+    """Markdown lines quoted in the README: the machine, the targets met, and
+    the speed against PyTorch, SciPy and the floor."""
     torch = _bench.geometric_mean(_speedup(m, "torch") for m in results)
     scipy = _bench.geometric_mean(_speedup(m, "scipy") for m in results
                                   if m.case.function in FORWARD)
     floor = _bench.geometric_mean(_fast_over_floor(m) for m in results)
     slowest = min((_speedup(m, "torch") for m in results if _speedup(m, "torch")), default=None)
-    lines = []
+    targets = _targets(results)
+    lines = [f"- Measured on {_machine_summary()}: {sum(met for _, _, met in targets)} of "
+             f"{len(targets)} performance targets met."]
     if torch is not None:
         lines.append(f"- **{torch:.1f}x** faster than PyTorch (CPU) as the geometric mean over "
                      f"{len(results)} cases (slowest case: {slowest:.2f}x).")
