@@ -3485,6 +3485,8 @@ cdef inline void sigmoid_block(const floating* x, floating* out, Py_ssize_t n,
     for k in range((n + EXP_BLOCK - 1) // EXP_BLOCK):
         start = k * EXP_BLOCK
         w = min(<Py_ssize_t>EXP_BLOCK, n - start)
+        if floating is double and start + 2 * EXP_BLOCK <= n:  # see log_sigmoid_block
+            fs_prefetch_lines(x + start + EXP_BLOCK, EXP_BLOCK * sizeof(floating))
         if wide:
             for i in range(w):
                 e[i] = sigmoid_exp_wide(x[start + i])
@@ -3506,13 +3508,26 @@ cdef inline void log_sigmoid_block(const floating* x, floating* out, Py_ssize_t 
     # dependent operations, and the core overlapped too few elements to
     # fill its FMA units (float64 log_sigmoid, one core: 1.36 ns per element
     # in one loop, 0.90 in two).  In-place calls read each element before
-    # writing it.
+    # writing it.  Each block first prefetches the next block of x: without
+    # that, where out sits from 1 KB below to 256 bytes above x's offset in
+    # a 4 KB page (NumPy's usual layout for two large arrays, and for
+    # empty_like), the hardware prefetchers fell behind.  Intel Xeon, 8.2e6
+    # elements, out=, one thread, AVX2 float64: 3.6 to 4.2 ns per element
+    # there against 2.1 to 2.3 elsewhere, 2.2 to 2.3 everywhere with the
+    # prefetch; alternated processes, 2 threads, speed-up at NumPy's layout:
+    # AVX2 float64 1.55 to 1.86x, float32 1.10 to 1.22x; AVX-512 float32
+    # 1.25 to 1.44x, float64 0.94 to 1.10x (out 512 bytes off: AVX2 float64
+    # 0.94x).  float64 sigmoid_block does the same (AVX2 1.29 to 1.46x,
+    # AVX-512 0.97 to 1.12x); float32 sigmoid, which streams its larger
+    # results, was slower with it (0.71 to 0.95x).
     cdef floating e[EXP_BLOCK]
     cdef Py_ssize_t k, start, i, w
     cdef floating v, zero = 0.0
     for k in range((n + EXP_BLOCK - 1) // EXP_BLOCK):
         start = k * EXP_BLOCK
         w = min(<Py_ssize_t>EXP_BLOCK, n - start)
+        if start + 2 * EXP_BLOCK <= n:
+            fs_prefetch_lines(x + start + EXP_BLOCK, EXP_BLOCK * sizeof(floating))
         for i in range(w):
             v = x[start + i]
             e[i] = log_sigmoid_exp(v)
