@@ -36,6 +36,8 @@ if _REASON is not None:
 from numba import cuda  # noqa: E402
 
 from fastsoft._cuda import _arrays, _launch, _run  # noqa: E402
+from tests import util  # noqa: E402
+from tests.test_edge_cases import BACKWARD_BEYOND_DOMAIN  # noqa: E402
 
 SIMULATOR = _arrays.SIMULATOR
 needs_gpu = pytest.mark.skipif(SIMULATOR, reason="needs a real GPU (this is the CUDA simulator)")
@@ -407,6 +409,21 @@ def test_sigmoid_backward_and_mixed_inputs():
     assert_gradient("sigmoid_backward", got, y, dy, None, np.float64)
     got = fastsoft.softmax_backward(y.astype(np.float32), cuda.to_device(dy), backend="cuda")
     assert is_device(got) and np.dtype(got.dtype) == np.float64  # promotion of y and dy
+
+
+# The simulator runs the kernels on NumPy scalars, which warn where they
+# overflow as intended (a GPU does not).
+@pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")
+@pytest.mark.parametrize("case", list(BACKWARD_BEYOND_DOMAIN))
+def test_backward_beyond_forward_range(case):
+    """The CPU backends' backward cases beyond what a forward pass produces
+    (overflowing and underflowing intermediates, infinite sums) on the device."""
+    name, y, dy = BACKWARD_BEYOND_DOMAIN[case]
+    axis = None if name == "sigmoid_backward" else -1
+    kwargs = {} if axis is None else {"axis": axis}
+    got = getattr(fastsoft, name)(cuda.to_device(y), cuda.to_device(dy), **kwargs)
+    exact, scale, result = util.expected(name, (y, dy), axis=axis)
+    util.assert_matches(host(got), exact, scale, result, k=ULPS, what=case)
 
 
 # --------------------------------------------------------------------------

@@ -288,6 +288,32 @@ BACKWARD_BEYOND_DOMAIN = {
     "softmax_backward-float32-products-overflow-long-row": (
         "softmax_backward", np.float32([2e19, 2e19] + [1e-30] * 62),
         np.float32([1e20, -1e20] + [1.0] * 62)),
+    # Found by fuzzing.  exp(-720) is a float64 subnormal, not 0: times an
+    # infinite sum of dy it is infinite, not NaN (float32 data, whose exps are
+    # taken in float64 when the sum is this large).  Short rows and a long row.
+    "log_softmax_backward-float32-subnormal-exp-infinite-sum": (
+        "log_softmax_backward", np.tile(np.float32([0.0, -720.0, -740.0, -800.0]), (40, 1)),
+        np.tile(np.float32([-inf, 1.0, -1.0, 1.0]), (40, 1))),
+    "log_softmax_backward-float32-subnormal-exp-infinite-sum-long-row": (
+        "log_softmax_backward", np.float32([0.0, -720.0, -745.0] + [-709.0] * 61),
+        np.float32([-inf, 1.0, 1.0] + [2.0] * 61)),
+    # Products y * dy that overflow float64 to -inf, then +inf: summed in the
+    # reference's order, NaN (a fused multiply-add would keep -inf).
+    "softmax_backward-float64-products-overflow": (
+        "softmax_backward", np.tile([2.0, 2.0, 0.5], (40, 1)),
+        np.tile([-1e308, 1.7e308, 1.0], (40, 1))),
+    "softmax_backward-float64-products-overflow-long-row": (
+        "softmax_backward", np.array([2.0, 2.0] + [0.5] * 62),
+        np.array([-1e308, 1.7e308] + [1.0] * 62)),
+    # float32 dy * y overflows float32 although dy * y * (1 - y) is finite.
+    "sigmoid_backward-float32-product-overflows": (
+        "sigmoid_backward", np.full(64, 1.6006285, np.float32),
+        np.full(64, 3.0981669e38, np.float32)),
+    # ... and y * (1 - y) overflows float32 (|y| > 1.8e19) where the result
+    # does not; one such element among ordinary ones.
+    "sigmoid_backward-float32-factor-overflows": (
+        "sigmoid_backward", np.float32([0.25] * 40 + [1e20] + [0.5] * 23),
+        np.float32([1.0] * 40 + [-1e-5] + [2.0] * 23)),
 }
 
 

@@ -193,7 +193,13 @@ def _build(ftype):
     def backward_value(op, y, dy, total):
         if op == SOFTMAX_BACKWARD:
             return float(y) * (float(dy) - total)  # y * (dy - sum(dy * y))
-        return float(dy) - float(math.exp(ftype(y))) * total  # dy - exp(y) * sum(dy)
+        # dy - exp(y) * sum(dy), exp in the compute dtype; where a float32 exp
+        # underflows to 0 or overflows (y < -103.97 or > 88.72), the float64 exp
+        # (0 * inf would be NaN where the reference's exp(y) * inf is infinite).
+        e = float(math.exp(ftype(y)))
+        if e == 0.0 or e == math.inf:
+            e = math.exp(float(y))
+        return float(dy) - e * total
 
     # ----------------------------------------------------------------------
     # Last axis: x is (rows, n, 1); blockDim = (threads per row, rows per block).
@@ -416,10 +422,12 @@ def _build(ftype):
 
     @cuda.jit
     def sigmoid_backward(y, dy, out):
-        one = ftype(1.0)
+        # dy * y * (1 - y) in float64, as the reference: float32 dy * y can
+        # overflow where the result does not (y beyond [0, 1]).  A memory-bound
+        # loop of three operations per element, whichever the GPU's float64 rate.
         for k in range(cuda.grid(1), y.shape[0], cuda.gridsize(1)):
-            w = ftype(y[k])
-            out[k] = ftype(dy[k]) * w * (one - w)  # dy * y * (1 - y)
+            w = float(y[k])
+            out[k] = float(dy[k]) * w * (1.0 - w)
 
     return _Kernels(rows_forward, rows_backward, cols_forward, cols_backward, unary,
                     sigmoid_backward)

@@ -249,9 +249,11 @@ FS_INLINE double fs_exp_diff_nonpositive(double v, double m)
 /* exp(x) in double, for float32 data (whose results are rounded to float32).
  *
  * Relative error below 2^-32 (1/256 of a float32 ulp) wherever
- * exp(x) >= 2^-1021 (x >= -708.0); results smaller than 2^-1021.5 are
- * flushed to 0 (far below anything a float32 result can show, even after
- * multiplying by a float32-range factor), +inf above 709.79, NaN for NaN.
+ * exp(x) >= 2^-1021 (x >= -708.0); below -708.3 the result is 2^-1074 where
+ * exp(x) is a positive float64 (down to -745.13) and 0 beyond (far below
+ * anything a float32 result can show, even after multiplying by a finite
+ * factor, yet an infinite factor gives infinity as exp's own value does, not
+ * 0 * inf = NaN), +inf above 709.79, NaN for NaN.
  * A degree-7 polynomial and a single scale factor make it cheaper than fs_exp.
  */
 FS_INLINE double fs_exp_f32(double x)
@@ -267,9 +269,10 @@ FS_INLINE double fs_exp_f32(double x)
     double p = 1.0 + (r + (r * r) * q);
     /* 2p * 2^(k-1): k - 1 <= 1023 keeps k = 1024 (x near 709.7) finite.
      * Below -708.3 (k <= -1022: a zero or wrapped exponent field) the result
-     * is 0, above 710 +inf, selected at the end as in fs_exp. */
+     * is 2^-1074 or 0 (where exp(x) < 2^-1075 rounds to 0), above 710 +inf,
+     * selected at the end as in fs_exp. */
     double e = (p + p) * fs_pow2i(k - 1.0);
-    e = x < -708.3 ? 0.0 : e;
+    e = x < -708.3 ? (x < -745.1332191019412 ? 0.0 : 0x1p-1074) : e;
     return x > 710.0 ? INFINITY : e;
 }
 
@@ -616,6 +619,16 @@ FS_INLINE void fs_kahan_add_fast(double *total, double *comp, double v)
     double t = *total + y;
     *comp = (t - *total) - y;
     *total = t;
+}
+
+/* a * b rounded to double on its own: never fused with a following
+ * addition (a volatile value cannot be contracted into an FMA).  For the
+ * rare plain sums that must give what the reference's order gives, NaN where
+ * products overflow to -inf and then +inf, where fma(a, b, -inf) keeps -inf. */
+FS_INLINE double fs_product(double a, double b)
+{
+    volatile double p = a * b;
+    return p;
 }
 
 /* a + b as s + err exactly (Knuth's TwoSum, any magnitudes). */
