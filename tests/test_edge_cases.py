@@ -288,15 +288,17 @@ BACKWARD_BEYOND_DOMAIN = {
     "softmax_backward-float32-products-overflow-long-row": (
         "softmax_backward", np.float32([2e19, 2e19] + [1e-30] * 62),
         np.float32([1e20, -1e20] + [1.0] * 62)),
-    # Found by fuzzing.  exp(-720) is a float64 subnormal, not 0: times an
-    # infinite sum of dy it is infinite, not NaN (float32 data, whose exps are
-    # taken in float64 when the sum is this large).  Short rows and a long row.
+    # Found by fuzzing.  exp(-708.2) to exp(-745) are float64 subnormals, not 0:
+    # times an infinite sum of dy they are infinite, not NaN (float32 data,
+    # whose exps are taken in float64 when the sum is this large); exp(-800)
+    # is 0 in float64 too.  Short rows and a long row.
     "log_softmax_backward-float32-subnormal-exp-infinite-sum": (
-        "log_softmax_backward", np.tile(np.float32([0.0, -720.0, -740.0, -800.0]), (40, 1)),
-        np.tile(np.float32([-inf, 1.0, -1.0, 1.0]), (40, 1))),
+        "log_softmax_backward",
+        np.tile(np.float32([0.0, -708.2, -720.0, -745.0, -800.0]), (40, 1)),
+        np.tile(np.float32([-inf, 1.0, -1.0, 1.0, 1.0]), (40, 1))),
     "log_softmax_backward-float32-subnormal-exp-infinite-sum-long-row": (
-        "log_softmax_backward", np.float32([0.0, -720.0, -745.0] + [-709.0] * 61),
-        np.float32([-inf, 1.0, 1.0] + [2.0] * 61)),
+        "log_softmax_backward", np.float32([0.0, -708.1, -720.0, -745.0] + [-709.0] * 60),
+        np.float32([-inf, 1.0, 1.0, 1.0] + [2.0] * 60)),
     # Products y * dy that overflow float64 to -inf, then +inf: summed in the
     # reference's order, NaN (a fused multiply-add would keep -inf).
     "softmax_backward-float64-products-overflow": (
@@ -323,6 +325,17 @@ def test_backward_beyond_forward_range(case, backend):
     in its order ((dy * y) * (1 - y)) and in float64."""
     name, y, dy = BACKWARD_BEYOND_DOMAIN[case]
     check(name, (y, dy), backend=backend, axis=None if name in ELEMENTWISE else -1)
+
+
+@pytest.mark.parametrize("into", [0, 1], ids=["out-is-y", "out-is-dy"])
+@pytest.mark.parametrize("case", list(BACKWARD_BEYOND_DOMAIN))
+def test_backward_beyond_forward_range_in_place(case, into, backend):
+    """The same, written over y or over dy: a kernel that takes another look at
+    its inputs (a block redone in double) must not find its own results there."""
+    name, y, dy = BACKWARD_BEYOND_DOMAIN[case]
+    arrays = (y.copy(), dy.copy())
+    check(name, arrays, backend=backend, axis=None if name in ELEMENTWISE else -1,
+          out=arrays[into])
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64"])

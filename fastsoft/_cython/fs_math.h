@@ -249,7 +249,7 @@ FS_INLINE double fs_exp_diff_nonpositive(double v, double m)
 /* exp(x) in double, for float32 data (whose results are rounded to float32).
  *
  * Relative error below 2^-32 (1/256 of a float32 ulp) wherever
- * exp(x) >= 2^-1021 (x >= -708.0); below -708.3 the result is 2^-1074 where
+ * exp(x) >= 2^-1021 (x >= -708.0); below -708.0 the result is 2^-1074 where
  * exp(x) is a positive float64 (down to -745.13) and 0 beyond (far below
  * anything a float32 result can show, even after multiplying by a finite
  * factor, yet an infinite factor gives infinity as exp's own value does, not
@@ -268,11 +268,11 @@ FS_INLINE double fs_exp_f32(double x)
     q = q * r + 0x1.0000000b8f62bp-1;
     double p = 1.0 + (r + (r * r) * q);
     /* 2p * 2^(k-1): k - 1 <= 1023 keeps k = 1024 (x near 709.7) finite.
-     * Below -708.3 (k <= -1022: a zero or wrapped exponent field) the result
-     * is 2^-1074 or 0 (where exp(x) < 2^-1075 rounds to 0), above 710 +inf,
-     * selected at the end as in fs_exp. */
+     * Below -708.0 (from -708.05 on, k <= -1022: a zero or wrapped exponent
+     * field) the result is 2^-1074, or 0 where exp(x) < 2^-1075 rounds to 0;
+     * above 710 +inf; selected at the end as in fs_exp. */
     double e = (p + p) * fs_pow2i(k - 1.0);
-    e = x < -708.3 ? (x < -745.1332191019412 ? 0.0 : 0x1p-1074) : e;
+    e = x < -708.0 ? (x < -745.1332191019412 ? 0.0 : 0x1p-1074) : e;
     return x > 710.0 ? INFINITY : e;
 }
 
