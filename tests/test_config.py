@@ -277,3 +277,22 @@ def test_cython_test_hooks_import_only_variants_this_cpu_runs(monkeypatch):
                           (_cython.set_band_mode, 1)):
         setter(setter(value))
     assert set(imported) == {f"fastsoft._cython._kernels_{name}" for name in runnable}
+
+
+def test_build_info_reports_the_last_level_cache():
+    """The cache size the streaming rule uses is the L3 size the kernel reports
+    (in Linux's sysfs, where it is there)."""
+    if "cython" not in fastsoft.backends():
+        pytest.skip("the Cython backend is not built here")
+    from fastsoft import _cython
+
+    got = _cython.build_info()["last_level_cache_bytes"]
+    assert isinstance(got, int) and got >= 0
+    path = "/sys/devices/system/cpu/cpu0/cache/index3/size"
+    if not os.path.exists(path):
+        pytest.skip("no L3 size in sysfs here")
+    with open(path) as f:
+        text = f.read().strip()
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    want = int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+    assert got == want

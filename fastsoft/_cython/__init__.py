@@ -214,7 +214,10 @@ def build_info():
     this CPU can run, best first), ``simd_built``, ``simd_forced`` (the value of
     FASTSOFT_SIMD, or None), ``compiled_isa`` (what the compiler targeted for
     the variant in use), ``cpu_features``, ``openmp`` (compiled with OpenMP),
-    ``max_threads`` (OpenMP's limit; 1 without OpenMP), ``build_error`` (why
+    ``max_threads`` (OpenMP's limit; 1 without OpenMP),
+    ``last_level_cache_bytes`` (one L3 cache as the C library reports it, 0
+    where unknown: results whose call's arrays fit in a third of it are
+    written with plain stores rather than streaming ones), ``build_error`` (why
     the extension or the chosen variant is unusable, or None) and
     ``build_record`` (setup.py's record, or None).
     """
@@ -228,6 +231,7 @@ def build_info():
         "cpu_features": None,
         "openmp": bool(record and record.get("openmp")),
         "max_threads": 1,
+        "last_level_cache_bytes": 0,
         "build_error": record.get("build_error") if record else None,
         "build_record": record,
     }
@@ -243,6 +247,7 @@ def build_info():
     info["compiled_isa"] = module.compiled_isa()
     info["openmp"] = module.openmp_enabled()
     info["max_threads"] = module.max_threads()
+    info["last_level_cache_bytes"] = module.last_level_cache_bytes()
     return info
 
 

@@ -20,6 +20,22 @@ static int fs_openmp_enabled(void) { return 0; }
 static int fs_omp_max_threads(void) { return 1; }
 #endif
 
+/* The size of one last-level (L3) cache, in bytes, or 0 where the C library
+ * does not tell (glibc's sysconf reads it from cpuid: one instance, so an
+ * AMD core complex's L3, not the whole chip's). */
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+static long fs_llc_bytes(void)
+{
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+    long bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    return bytes > 0 ? bytes : 0;
+#else
+    return 0;
+#endif
+}
+
 /* The prefetch helpers are always inlined.  gcc 12 treats a function that
  * only prefetches as free of side effects: a split-prefetch helper that it
  * did not inline lost every prefetch (its callers' loops compiled without a
