@@ -20,16 +20,55 @@ static int fs_openmp_enabled(void) { return 0; }
 static int fs_omp_max_threads(void) { return 1; }
 #endif
 
-/* The size of one last-level (L3) cache, in bytes, or 0 where the C library
- * does not tell (glibc's sysconf reads it from cpuid: one instance, so an
- * AMD core complex's L3, not the whole chip's). */
+/* The size of one last-level (L3) cache, in bytes, or 0 where neither the
+ * kernel nor the C library tells.  On Linux, the kernel's own account first
+ * (/sys/devices/system/cpu/cpu0/cache/index*: the level-3 entry's size, one
+ * instance, so an AMD core complex's L3, not the whole chip's); then glibc's
+ * sysconf, which reads cpuid itself and can be far off under a hypervisor
+ * (on a KVM guest of an AMD EPYC whose L3 the kernel reads as 32 MB,
+ * sysconf said 320 MB). */
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
 #endif
+#include <stdio.h>
+static long fs_llc_bytes_sysfs(void)
+{
+#if defined(__linux__)
+    char path[64];
+    for (int i = 0; i < 16; i++) {
+        int level = 0;
+        long kb = 0;
+        char unit = 0;
+        FILE *f;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+        if (!(f = fopen(path, "r")))
+            break;
+        if (fscanf(f, "%d", &level) != 1)
+            level = 0;
+        fclose(f);
+        if (level != 3)
+            continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        if (!(f = fopen(path, "r")))
+            return 0;
+        if (fscanf(f, "%ld%c", &kb, &unit) < 1)
+            kb = 0;
+        fclose(f);
+        if (unit == 'M')
+            kb *= 1024;
+        return kb > 0 ? kb * 1024 : 0;
+    }
+#endif
+    return 0;
+}
+
 static long fs_llc_bytes(void)
 {
+    long bytes = fs_llc_bytes_sysfs();
+    if (bytes > 0)
+        return bytes;
 #if defined(_SC_LEVEL3_CACHE_SIZE)
-    long bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
     return bytes > 0 ? bytes : 0;
 #else
     return 0;
