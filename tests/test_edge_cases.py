@@ -544,6 +544,35 @@ def test_huge_row_maxima_with_ties(n, name, dtype, backend):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("exps_twice", [False, True], ids=["max-first", "exps-twice"])
+def test_split_softmax_either_way(exps_twice, dtype, cython_variant):
+    """Softmax's long rows split across threads go one of two ways, chosen by
+    build and CPU (set_cheap_exps): the row's max first and each exp once, or
+    each piece shifted by its own max and the exps taken twice.  Either way
+    the reference's results, on rows whose pieces differ and on one row long
+    enough to split on any thread count, whose equal entries stay equal."""
+    rng = np.random.default_rng(11)
+    x = 3.0 * rng.standard_normal((6, 40))
+    x[0, :20] = -inf
+    x[1, :20] = nan
+    x[2, 25] = inf
+    x[3, :] = -inf
+    x[4, :20] -= 300.0
+    x[5, 20:] += 300.0
+    long_row = rng.standard_normal(300_001)
+    long_row[::1000] = 2.5
+    previous = cython_variant.set_cheap_exps(exps_twice)
+    try:
+        for row in x.astype(dtype):
+            check("softmax", (row[None, :],), backend="cython", axis=-1)
+        y = check("softmax", (long_row.astype(dtype),), backend="cython", axis=-1)
+    finally:
+        restored = cython_variant.set_cheap_exps(previous)
+    assert restored == exps_twice
+    assert np.unique(y[long_row == 2.5]).size == 1
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
 def test_rows_whose_halves_differ(name, dtype, backend):
     """Rows whose first or second half holds only -inf, only NaN, or a +inf, next

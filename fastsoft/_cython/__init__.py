@@ -44,6 +44,7 @@ __all__ = [
     "set_min_work_per_thread",
     "set_stream_min_bytes",
     "set_band_mode",
+    "set_cheap_exps",
 ]
 
 #: Every variant setup.py may build, best first.
@@ -194,6 +195,14 @@ def set_band_mode(mode):
     return _set_in_every_variant("set_band_mode", mode)
 
 
+def set_cheap_exps(flag):
+    """Whether softmax's long rows split across threads take their exps
+    twice, each piece shifted by its own max (the default in AVX-512 builds
+    on CPUs with 512-bit wide units), or the row's max first (elsewhere).
+    For tests.  Applies to every variant; returns the previous value."""
+    return bool(_set_in_every_variant("set_cheap_exps", bool(flag)))
+
+
 def _read_record():
     try:
         with open(_RECORD_PATH) as f:
@@ -215,9 +224,10 @@ def build_info():
     FASTSOFT_SIMD, or None), ``compiled_isa`` (what the compiler targeted for
     the variant in use), ``cpu_features``, ``openmp`` (compiled with OpenMP),
     ``max_threads`` (OpenMP's limit; 1 without OpenMP),
-    ``last_level_cache_bytes`` (one L3 cache as the C library reports it, 0
-    where unknown: results whose call's arrays fit in a third of it are
-    written with plain stores rather than streaming ones), ``build_error`` (why
+    ``last_level_cache_bytes`` (one L3 cache as Linux's sysfs, or else the C
+    library, reports it, 0 where unknown: results whose call's arrays fit in
+    a third of it are written with plain stores rather than streaming ones),
+    ``build_error`` (why
     the extension or the chosen variant is unusable, or None) and
     ``build_record`` (setup.py's record, or None).
     """

@@ -105,6 +105,7 @@ cdef extern from "fs_platform.h" nogil:
     void fs_stream_copy(double* dst, const double* src, long n)
     void fs_stream_fence()
     enum: FS_CHEAP_EXPS
+    int fs_cpu_amd()
 
 ctypedef unsigned char mask_t
 
@@ -305,6 +306,10 @@ cdef Py_ssize_t stream_min_bytes = STREAM_MIN_BYTES
 cdef Py_ssize_t llc_bytes = fs_llc_bytes()
 cdef Py_ssize_t stream_cache_bytes = llc_bytes // 3
 cdef int band_mode = 0
+# Whether softmax's split long rows take their exps twice (rows_split_local)
+# rather than the row's max first (rows_split): see FS_CHEAP_EXPS and
+# fs_cpu_amd.  Settable (set_cheap_exps) so that tests run both paths.
+cdef bint cheap_exps = FS_CHEAP_EXPS and not fs_cpu_amd()
 
 
 ctypedef enum Op:
@@ -1873,7 +1878,7 @@ cdef int rows_split_local(Op op, const floating* x, floating* out, Py_ssize_t ou
     writes x - M - log(total), logsumexp needs no second pass.  Rows whose max
     is not finite (only -inf and NaN, or a +inf) are redone by the row
     function, which gives them their NaN / inf semantics (rare).  Softmax
-    comes here only where FS_CHEAP_EXPS (AVX-512 builds); elsewhere its
+    comes here only where cheap_exps (AVX-512 builds, not on AMD); elsewhere its
     second exp per element costs more than rows_split's extra pass: on an
     AMD EPYC (AVX2), 2 threads, side by side, rows_split's speed-up: (1,
     10^7) float32 out= 1.19x, float64 1.25x, (4, 10^6) float32 1.36x."""
@@ -3449,7 +3454,7 @@ cdef int run_rowwise(Op op, const floating* x, const floating* dy, const mask_t*
         # as threads keeps every task the same size).
         parts = nt
         if mask == NULL and (op == LOG_SOFTMAX or op == LOGSUMEXP
-                             or (op == SOFTMAX and FS_CHEAP_EXPS)):
+                             or (op == SOFTMAX and cheap_exps)):
             # Pieces small enough to stay in L2 between their max and their
             # sum (as many on every thread).
             parts = nt * ((n * sizeof(floating) + nt * SPLIT_PIECE_BYTES - 1)
@@ -3920,6 +3925,16 @@ def set_band_mode(int mode):
     global band_mode
     previous = band_mode
     band_mode = (mode > 0) - (mode < 0)
+    return previous
+
+
+def set_cheap_exps(bint flag):
+    """Whether softmax's long rows split across threads take their exps
+    twice (rows_split_local) or the row's max first (rows_split); returns
+    the old value.  The default depends on the build and the CPU."""
+    global cheap_exps
+    previous = cheap_exps
+    cheap_exps = flag
     return previous
 
 
