@@ -45,6 +45,7 @@ __all__ = [
     "set_stream_min_bytes",
     "set_band_mode",
     "set_cheap_exps",
+    "set_balance_min_bytes",
 ]
 
 #: Every variant setup.py may build, best first.
@@ -193,6 +194,14 @@ def set_band_mode(mode):
     takes bands, -1 never.  For tests.  Applies to every variant; returns the
     previous value."""
     return _set_in_every_variant("set_band_mode", mode)
+
+
+def set_balance_min_bytes(nbytes):
+    """Arrays of at least this many bytes (default 2**24) have their rows or
+    blocks handed out to threads in chunks as the threads come for them,
+    smaller ones in one equal share per thread.  For tests.  Applies to
+    every variant; returns the previous value."""
+    return _set_in_every_variant("set_balance_min_bytes", nbytes)
 
 
 def set_cheap_exps(flag):
