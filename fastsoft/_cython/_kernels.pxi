@@ -222,6 +222,7 @@ cdef enum:
     BAND_MIN_STRIP_PLAIN = 4096
     BAND_MIN_BYTES_PLAIN = 1 << 19
     BAND_COLUMNS = 8192
+    BAND_PLAIN_MIN_BYTES = 2048
     BAND_PIECE = 1024
     # softmax_backward's band rows of at least this many bytes are written
     # with streaming stores where the result streams (streams_into), in
@@ -3295,9 +3296,14 @@ cdef int cols_bands(Op op, const floating* y, const floating* dy, const mask_t* 
     # (4096, 4096) logsumexp float32 1.68, float64 1.76, log_softmax 1.29 /
     # 1.41, float64 softmax 1.31; (10000, 512) 1.49 / 1.66, 1.30 / 1.31,
     # 1.26.  float32 softmax, whose bands store their exps as they sum them,
-    # gained too little (0.87 to 1.16) to take them.
+    # gained 0.87 to 1.16x on an Intel Xeon; on an AMD EPYC (Zen 4, 32 MB of
+    # L3), where its three passes over (1000, 8192) go to memory, 1.26x
+    # ((4096, 4096) 1.22x, (10000, 512) 1.12x, (300, 2000) 1.01x), but rows
+    # of 400 bytes ((100000, 100)) 0.95x: it takes them for groups of
+    # columns of at least BAND_PLAIN_MIN_BYTES.
     cdef bint try_plain = mask == NULL and (op == LOGSUMEXP or op == LOG_SOFTMAX or (
-        op == SOFTMAX and floating is double))
+        op == SOFTMAX and (floating is double
+                           or width * <Py_ssize_t>sizeof(floating) >= BAND_PLAIN_MIN_BYTES)))
     cdef bint folded = False, plain = False, stream_rows = False
     cdef double* part = <double*>malloc((3 * nt * width + pieces + 2 * width) * sizeof(double))
     cdef float* sum32 = <float*>malloc(width * sizeof(float))
