@@ -512,5 +512,53 @@ int main(void)
                differ_exact);
         bad |= differ_neg || differ_diff || differ_exact;
     }
+
+    /* fs_sub_split_f(x, hi, lo) against the double form (float)(x - c) it
+     * replaces, c = hi + lo a max + log(sum): maxima up to 2^20 in
+     * magnitude, x from the max down to 1e30 below it; then the edges. */
+    {
+        static float xf[N], a[N];
+        const double max_range[] = {1.0, 10.0, 100.0, 1e4, 1048575.0, 0.0};
+        const double below[] = {1e-6, 1e-3, 1.0, 10.0, 100.0, 1e4, 1e7, 1e30};
+        long differ_split = 0, total_split = 0;
+        for (int mr = 0; mr < 6; mr++) {
+            for (int b = 0; b < 8; b++) {
+                for (int rep = 0; rep < 2; rep++) {
+                    float m = (float)uniform(-max_range[mr], max_range[mr]);
+                    double c = (double)m + uniform(0.0, 20.0) * (rep ? 1.0 : 1e-6);
+                    float hi = (float)c, lo = (float)(c - hi);
+                    for (int i = 0; i < N; i++) {
+                        xf[i] = (float)((double)m - uniform(0.0, below[b]));
+                        if (xf[i] > m)
+                            xf[i] = m;
+                    }
+                    for (int i = 0; i < N; i++) a[i] = fs_sub_split_f(xf[i], hi, lo);
+                    for (int i = 0; i < N; i++) {
+                        float want = (float)((double)xf[i] - c);
+                        differ_split += memcmp(&want, &a[i], sizeof want) != 0;
+                        total_split++;
+                    }
+                }
+            }
+        }
+        const float split_edge[] = {INFINITY, -INFINITY, NAN, -0.0f, 0.0f, -FLT_MAX, FLT_MAX,
+                                    0x1p-149f, -0x1p-149f};
+        const double split_c[] = {0.0, 3.25, -7.1, 1e6 + 0.3, -1e6 - 0.7};
+        for (unsigned i = 0; i < sizeof split_edge / sizeof split_edge[0]; i++) {
+            for (unsigned j = 0; j < sizeof split_c / sizeof split_c[0]; j++) {
+                float hi = (float)split_c[j], lo = (float)(split_c[j] - hi);
+                float got = fs_sub_split_f(split_edge[i], hi, lo);
+                float want = (float)((double)split_edge[i] - split_c[j]);
+                if (!(got == want || (isnan(got) && isnan(want)))) {
+                    printf("edge fs_sub_split_f(%g, %.17g) = %g, want %g\n", split_edge[i],
+                           split_c[j], got, want);
+                    differ_split++;
+                }
+            }
+        }
+        printf("fs_sub_split_f: %ld of %ld results differ from (float)(x - c)\n", differ_split,
+               total_split);
+        bad |= differ_split != 0;
+    }
     return bad;
 }
