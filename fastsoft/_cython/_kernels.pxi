@@ -332,6 +332,8 @@ cdef int band_mode = 0
 # rather than the row's max first (rows_split): see FS_CHEAP_EXPS and
 # fs_cpu_amd.  Settable (set_cheap_exps) so that tests run both paths.
 cdef bint cheap_exps = FS_CHEAP_EXPS and not fs_cpu_amd()
+# Whether log_softmax_backward's rows prefetch the next row (see rows_prefetch).
+cdef bint backward_prefetch = not fs_cpu_amd()
 
 
 ctypedef enum Op:
@@ -1362,12 +1364,16 @@ cdef inline Py_ssize_t next_row(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogi
     return 0
 
 
-cdef inline Py_ssize_t next_row_split(Op op, Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
+cdef inline Py_ssize_t next_row_split(Op op, Py_ssize_t n, Py_ssize_t itemsize,
+                                      bint prefetch) noexcept nogil:
     """next_row for the unmasked rows whose first two passes share the
     prefetch (see PREFETCH_SPLIT_MIN_BYTES): rows of PREFETCH_SPLIT_MIN_BYTES
     to PREFETCH_SPLIT_MAX_BYTES, softmax's only to PREFETCH_ROW_MAX_BYTES,
-    log_softmax's and logsumexp's to PREFETCH_SPLIT_MAX_BYTES_LOG."""
+    log_softmax's and logsumexp's to PREFETCH_SPLIT_MAX_BYTES_LOG; 0 (none)
+    where the caller's rows_prefetch said no."""
     cdef Py_ssize_t most = PREFETCH_SPLIT_MAX_BYTES
+    if not prefetch:
+        return 0
     if op == SOFTMAX:
         most = PREFETCH_ROW_MAX_BYTES
     elif op == LOG_SOFTMAX or op == LOGSUMEXP:
@@ -1387,10 +1393,10 @@ cdef inline double row_shift(const floating* x, const mask_t* mask, Py_ssize_t n
 
 
 cdef inline void softmax_row(const floating* x, const mask_t* mask, floating* out,
-                             Py_ssize_t n, bint exact) noexcept nogil:
+                             Py_ssize_t n, bint exact, bint prefetch) noexcept nogil:
     cdef bint found
     cdef double total
-    cdef Py_ssize_t ahead = next_row_split(SOFTMAX, n, sizeof(floating))
+    cdef Py_ssize_t ahead = next_row_split(SOFTMAX, n, sizeof(floating), prefetch)
     # Shift by the max: every exp is <= 1 and the largest is 1, so the sum
     # cannot overflow and is >= 1.  A non-finite max gives NaN (as wanted).
     cdef double shift = row_shift(x, mask, n, &found, ahead)
@@ -1412,9 +1418,9 @@ cdef inline double row_sum_exp(const floating* x, const mask_t* mask, Py_ssize_t
 
 
 cdef inline void log_softmax_row(const floating* x, const mask_t* mask, floating* out,
-                                 Py_ssize_t n) noexcept nogil:
+                                 Py_ssize_t n, bint prefetch) noexcept nogil:
     cdef bint found
-    cdef Py_ssize_t ahead = next_row_split(LOG_SOFTMAX, n, sizeof(floating))
+    cdef Py_ssize_t ahead = next_row_split(LOG_SOFTMAX, n, sizeof(floating), prefetch)
     cdef double shift = row_shift(x, mask, n, &found, ahead)
     if not found:
         piece_fill(out, n, -INFINITY)
@@ -1434,9 +1440,9 @@ cdef inline double logsumexp_finish(const floating* x, const mask_t* mask, Py_ss
 
 
 cdef inline double logsumexp_row(const floating* x, const mask_t* mask,
-                                 Py_ssize_t n) noexcept nogil:
+                                 Py_ssize_t n, bint prefetch) noexcept nogil:
     cdef bint found
-    cdef Py_ssize_t ahead = next_row_split(LOGSUMEXP, n, sizeof(floating))
+    cdef Py_ssize_t ahead = next_row_split(LOGSUMEXP, n, sizeof(floating), prefetch)
     cdef double shift = row_shift(x, mask, n, &found, ahead)
     if not found or shift - shift != 0.0:
         return logsumexp_finish(x, mask, n, shift, found, 0.0)
@@ -1451,7 +1457,8 @@ cdef inline bint overlaps(const void* a, const void* b, Py_ssize_t nbytes) noexc
 
 
 cdef inline void log_softmax_backward_row(const floating* y, const floating* dy,
-                                          floating* out, Py_ssize_t n) noexcept nogil:
+                                          floating* out, Py_ssize_t n,
+                                          bint prefetch) noexcept nogil:
     """log_softmax_backward of one row.  Its choice of exp needs the max of
     y, but the exp chosen for y <= 0 (what log_softmax gives) holds for any
     max up to 0.  Rows longer than PREFETCH_SPLIT_MAX_BYTES: the first pass
@@ -1464,7 +1471,7 @@ cdef inline void log_softmax_backward_row(const floating* y, const floating* dy,
     0.99x at 4 to 16 KB in blocks beside the writes, 0.76 to 0.97x in the
     lanes), and so did rows of 400 bytes (0.93x).  Nor can out sharing
     memory with y or dy (in place) be written twice."""
-    cdef Py_ssize_t ahead = next_row_split(LOG_SOFTMAX_BACKWARD, n, sizeof(floating))
+    cdef Py_ssize_t ahead = next_row_split(LOG_SOFTMAX_BACKWARD, n, sizeof(floating), prefetch)
     cdef double total, ymax = 0.0
     cdef Py_ssize_t nbytes = n * sizeof(floating)
     if (nbytes <= PREFETCH_SPLIT_MAX_BYTES or overlaps(out, y, nbytes)
@@ -1480,21 +1487,41 @@ cdef inline void log_softmax_backward_row(const floating* y, const floating* dy,
 
 
 cdef inline void row_op(Op op, const floating* x, const floating* dy, const mask_t* mask,
-                        floating* out, Py_ssize_t n, bint stream, bint exact) noexcept nogil:
+                        floating* out, Py_ssize_t n, bint stream, bint exact,
+                        bint prefetch=True) noexcept nogil:
     """Row function `op` on one row; logsumexp writes out[0].  stream:
     softmax_backward writes with streaming stores (the caller fences).
-    exact: softmax's exps as exp_stored takes them."""
+    exact: softmax's exps as exp_stored takes them.  prefetch: see
+    rows_prefetch."""
     if op == SOFTMAX:
-        softmax_row(x, mask, out, n, exact)
+        softmax_row(x, mask, out, n, exact, prefetch)
     elif op == LOG_SOFTMAX:
-        log_softmax_row(x, mask, out, n)
+        log_softmax_row(x, mask, out, n, prefetch)
     elif op == LOGSUMEXP:
-        out[0] = <floating>logsumexp_row(x, mask, n)
+        out[0] = <floating>logsumexp_row(x, mask, n, prefetch)
     elif op == SOFTMAX_BACKWARD:
         piece_softmax_backward(x, dy, out, n,
                                piece_dot(x, dy, n, next_row(n, sizeof(floating))), stream)
     else:
-        log_softmax_backward_row(x, dy, out, n)
+        log_softmax_backward_row(x, dy, out, n, prefetch)
+
+
+cdef inline bint rows_prefetch(Op op, Py_ssize_t nbytes) noexcept nogil:
+    """Whether the rows of a block of nbytes prefetch the next row as they go
+    (next_row_split): not where the block fits in half the last-level cache
+    (its rows come from there; the prefetches only cost instructions), nor
+    log_softmax_backward's rows on AMD CPUs (their hardware prefetchers do
+    better alone).  On the AMD EPYC (Zen 4, 32 MB L3) host, out=, 2 threads,
+    alternating processes, speed-up without the prefetch: log_softmax
+    (32, 50257) float32 1.13x, logsumexp (32, 50257) float64 1.10x;
+    log_softmax_backward (8192, 1000) float32 1.12x, float64 1.18x, (4096,
+    4096) 1.04 / 1.10x, (2048, 4000) float64 1.08x, (16384, 500) float32
+    1.06x, (32768, 128) float64 1.07x.  The forward rows of larger blocks
+    keep it there: without it softmax (4096, 4096) float32 measured 0.77x,
+    (8192, 1000) float64 0.86x, logsumexp (8192, 1000) float64 0.92x."""
+    if op == LOG_SOFTMAX_BACKWARD and not backward_prefetch:
+        return False
+    return llc_bytes == 0 or nbytes > llc_bytes // 2
 
 
 cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask, floating* out,
@@ -1503,13 +1530,14 @@ cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask,
     """One row per task, rows spread over threads."""
     cdef Py_ssize_t r
     cdef Py_ssize_t out_stride = 1 if op == LOGSUMEXP else n
+    cdef bint prefetch = rows_prefetch(op, outer * n * <Py_ssize_t>sizeof(floating))
     cdef int nt = threads_for(row_work_of(outer * n, op != SOFTMAX_BACKWARD, sizeof(floating)),
                               <int>min(nthreads, outer))
     if nt == 1:  # no parallel region (see elementwise)
         for r in range(outer):
             row_op(op, x + r * n, NULL if dy == NULL else dy + r * n,
                    NULL if mask == NULL else mask + r * n, out + r * out_stride, n, stream,
-                   exact)
+                   exact, prefetch)
         if stream:
             fs_stream_fence()
         return
@@ -1518,7 +1546,7 @@ cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask,
             for r in prange(outer, schedule='dynamic', chunksize=balance_chunk(outer, nt)):
                 row_op(op, x + r * n, NULL if dy == NULL else dy + r * n,
                        NULL if mask == NULL else mask + r * n, out + r * out_stride, n, stream,
-                       exact)
+                       exact, prefetch)
             if stream:
                 fs_stream_fence()
         return
@@ -1526,7 +1554,7 @@ cdef void rows(Op op, const floating* x, const floating* dy, const mask_t* mask,
         for r in prange(outer, schedule='static'):
             row_op(op, x + r * n, NULL if dy == NULL else dy + r * n,
                    NULL if mask == NULL else mask + r * n, out + r * out_stride, n, stream,
-                   exact)
+                   exact, prefetch)
         if stream:
             fs_stream_fence()
 
