@@ -106,6 +106,7 @@ cdef extern from "fs_platform.h" nogil:
     void fs_stream_copy(double* dst, const double* src, long n)
     void fs_stream_fence()
     enum: FS_CHEAP_EXPS
+    enum: FS_AVX512_BUILD
     int fs_cpu_amd()
 
 ctypedef unsigned char mask_t
@@ -332,8 +333,9 @@ cdef int band_mode = 0
 # rather than the row's max first (rows_split): see FS_CHEAP_EXPS and
 # fs_cpu_amd.  Settable (set_cheap_exps) so that tests run both paths.
 cdef bint cheap_exps = FS_CHEAP_EXPS and not fs_cpu_amd()
-# Whether log_softmax_backward's rows prefetch the next row (see rows_prefetch).
-cdef bint backward_prefetch = not fs_cpu_amd()
+# Whether the backward passes' rows prefetch the next row (see rows_prefetch):
+# not on AMD CPUs that run the AVX-512 build (Zen 4 and later).
+cdef bint backward_prefetch = not (FS_AVX512_BUILD and fs_cpu_amd())
 
 
 ctypedef enum Op:
@@ -1501,7 +1503,8 @@ cdef inline void row_op(Op op, const floating* x, const floating* dy, const mask
         out[0] = <floating>logsumexp_row(x, mask, n, prefetch)
     elif op == SOFTMAX_BACKWARD:
         piece_softmax_backward(x, dy, out, n,
-                               piece_dot(x, dy, n, next_row(n, sizeof(floating))), stream)
+                               piece_dot(x, dy, n, next_row(n, sizeof(floating)) if prefetch else 0),
+                               stream)
     else:
         log_softmax_backward_row(x, dy, out, n, prefetch)
 
@@ -1510,16 +1513,22 @@ cdef inline bint rows_prefetch(Op op, Py_ssize_t nbytes) noexcept nogil:
     """Whether the rows of a block of nbytes prefetch the next row as they go
     (next_row_split): not where the block fits in half the last-level cache
     (its rows come from there; the prefetches only cost instructions), nor
-    log_softmax_backward's rows on AMD CPUs (their hardware prefetchers do
-    better alone).  On the AMD EPYC (Zen 4, 32 MB L3) host, out=, 2 threads,
-    alternating processes, speed-up without the prefetch: log_softmax
-    (32, 50257) float32 1.13x, logsumexp (32, 50257) float64 1.10x;
-    log_softmax_backward (8192, 1000) float32 1.12x, float64 1.18x, (4096,
-    4096) 1.04 / 1.10x, (2048, 4000) float64 1.08x, (16384, 500) float32
-    1.06x, (32768, 128) float64 1.07x.  The forward rows of larger blocks
-    keep it there: without it softmax (4096, 4096) float32 measured 0.77x,
-    (8192, 1000) float64 0.86x, logsumexp (8192, 1000) float64 0.92x."""
-    if op == LOG_SOFTMAX_BACKWARD and not backward_prefetch:
+    the backward passes' rows on AMD's Zen 4 and later (backward_prefetch:
+    their hardware prefetchers do better alone; the rule of
+    PREFETCH_ROW_MIN_BYTES was measured on an earlier, AVX2-only EPYC).  On
+    the AMD EPYC (Zen 4, 32 MB L3) host, out=, 2 threads, alternating
+    processes, speed-up without the prefetch: log_softmax (32, 50257)
+    float32 1.11-1.13x, float64 1.09x, logsumexp (32, 50257) float64 1.06-1.10x;
+    log_softmax_backward (8192, 1000) float32 1.12-1.35x, float64
+    1.18-1.23x, (4096, 4096) 1.04 / 1.10x, (2048, 4000) float64 1.08x,
+    (16384, 500) float32 1.06x, (32768, 128) float64 1.07x;
+    softmax_backward (8192, 1000) float32 1.22-1.53x, float64 1.08-1.24x,
+    (4096, 4096) float32 1.18-1.23x, (16384, 500) float32 0.91-1.06x,
+    float64 1.18x (rows of 32 KB, which never prefetch: 0.97x, the noise).
+    The forward rows of larger blocks keep it there: without it softmax
+    (4096, 4096) float32 measured 0.77x, (8192, 1000) float64 0.86x,
+    logsumexp (8192, 1000) float64 0.92x."""
+    if (op == LOG_SOFTMAX_BACKWARD or op == SOFTMAX_BACKWARD) and not backward_prefetch:
         return False
     return llc_bytes == 0 or nbytes > llc_bytes // 2
 

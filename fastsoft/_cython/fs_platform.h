@@ -223,6 +223,14 @@ static inline void fs_stream_fence(void)
 #define FS_CHEAP_EXPS 0
 #endif
 
+/* Whether this is the AVX-512 build: on an AMD CPU, that is Zen 4 or later
+ * (see rows_prefetch in _kernels.pxi). */
+#if defined(__AVX512F__)
+#define FS_AVX512_BUILD 1
+#else
+#define FS_AVX512_BUILD 0
+#endif
+
 /* Bits of fs_cpu_features(). */
 #define FS_CPU_AVX2 1
 #define FS_CPU_FMA 2
